@@ -1,0 +1,130 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	todo "github.com/todo-api/todo-api"
+)
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encode writes v as a JSON response with the given status. The body is
+// marshalled before any header is sent, so a marshalling failure can still
+// become a proper error response.
+func encode(w http.ResponseWriter, status int, v any) {
+	buf := bufferPool.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		// Only our own types reach here; a failure is a programming error.
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"INTERNAL","message":"Internal error.","details":{}}}` + "\n")
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", fmt.Sprint(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func putBuffer(buf *bytes.Buffer) {
+	// Keep the pool from pinning the occasional huge list.
+	if buf.Cap() <= 1<<20 {
+		bufferPool.Put(buf)
+	}
+}
+
+// decode reads the request body as JSON into v, which must point to a
+// struct. Bodies with no Content-Type or application/json (any charset) are
+// accepted. Errors: UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, INVALID_JSON,
+// VALIDATION_ERROR (a field of the wrong type).
+func decode(r *http.Request, v any) error {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return todo.Errorf(todo.EUNSUPPORTEDMEDIA, "The request body must be application/json.")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return unmarshal(body, v)
+}
+
+// isJSON reports whether a Content-Type header value means JSON; an absent
+// header does too.
+func isJSON(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
+}
+
+// readBody reads the whole body within the limit set by limitBody.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, todo.Errorf(todo.EPAYLOADTOOLARGE, "The request body is larger than %d bytes.", maxErr.Limit)
+	} else if err != nil {
+		return nil, todo.Errorf(todo.EINVALIDJSON, "The request body could not be read.")
+	}
+	return body, nil
+}
+
+// unmarshal parses body into v and turns the parser's errors into ones a
+// client can act on, without echoing its input back.
+func unmarshal(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return todo.Errorf(todo.EINVALIDJSON, "The request body is empty; a JSON object is expected.")
+	}
+	// encoding/json would silently replace invalid UTF-8 with U+FFFD; we
+	// would rather refuse than store something other than what was sent.
+	if !utf8.Valid(body) {
+		return todo.Errorf(todo.EINVALIDJSON, "The request body is not valid UTF-8.")
+	}
+	err := json.Unmarshal(body, v)
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syntaxErr):
+		return todo.Errorf(todo.EINVALIDJSON, "The request body is not valid JSON (at byte %d).", syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return &todo.Error{Code: todo.EVALIDATION, Message: "The request body must be a JSON object.",
+				Fields: []todo.FieldError{{Field: "body", Message: "must be a JSON object"}}}
+		}
+		return &todo.Error{Code: todo.EVALIDATION, Message: "The request has invalid fields.",
+			Fields: []todo.FieldError{{Field: field, Message: "must be " + jsonKind(typeErr.Type.Kind().String())}}}
+	default:
+		// Unexpected EOF, nesting too deep and the like.
+		return todo.Errorf(todo.EINVALIDJSON, "The request body is not valid JSON.")
+	}
+}
+
+// jsonKind names a Go kind as the JSON type a client would send.
+func jsonKind(kind string) string {
+	switch {
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "a boolean"
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "ptr":
+		return "a value of the documented type"
+	}
+	return "a value of the documented type"
+}

@@ -1,0 +1,244 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	todo "github.com/todo-api/todo-api"
+)
+
+// taskBody is what POST and PUT accept. Pointers tell absent or null from
+// empty; unknown fields are ignored.
+type taskBody struct {
+	Title       *string `json:"title"`
+	Description *string `json:"description"`
+	IsCompleted *bool   `json:"is_completed"`
+}
+
+// decodeTask reads a taskBody; a missing or null title is a field error
+// reported with the others by Validate.
+func decodeTask(r *http.Request) (taskBody, error) {
+	var body taskBody
+	if err := decode(r, &body); err != nil {
+		return body, err
+	}
+	if body.Title == nil {
+		return body, &todo.Error{Code: todo.EVALIDATION, Message: "The request has invalid fields.",
+			Fields: []todo.FieldError{{Field: "title", Message: "is required"}}}
+	}
+	return body, nil
+}
+
+// owner returns the user whose tasks the request may touch. On the
+// compatibility routes the {user_id} in the path must be the caller.
+// Errors: FORBIDDEN.
+func owner(r *http.Request, compat bool) (string, error) {
+	id := identity(r)
+	if compat && r.PathValue("user_id") != id.UserID {
+		return "", todo.Errorf(todo.EFORBIDDEN, "The path's user id is not the token's subject.")
+	}
+	return id.UserID, nil
+}
+
+// taskLocation is where a created task can be read again, on the same
+// family of routes the client used.
+func taskLocation(compat bool, userID, id string) string {
+	if compat {
+		return "/api/" + url.PathEscape(userID) + "/tasks/" + id
+	}
+	return "/api/tasks/" + id
+}
+
+func (s *Server) handleTaskList(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		list := taskListWriter{w: w}
+		if err := s.cfg.Tasks.FindTasks(r.Context(), userID, list.add); err != nil {
+			if list.started {
+				// Part of a 200 is already on the wire; only cutting the
+				// connection tells the client the list is incomplete.
+				requestInfoFrom(r.Context()).logger.Error("list tasks failed mid-stream", "error", err.Error())
+				panic(http.ErrAbortHandler)
+			}
+			list.release()
+			Error(w, r, err)
+			return
+		}
+		list.finish()
+	})
+}
+
+// taskListWriter encodes {"tasks": [...], "count": n} as the store yields
+// tasks. Small lists are buffered whole so that an error can still become
+// an error response; long ones are streamed in chunks rather than held.
+type taskListWriter struct {
+	w       http.ResponseWriter
+	buf     *bytes.Buffer
+	count   int
+	started bool
+}
+
+const listFlushSize = 64 << 10
+
+func (l *taskListWriter) add(t *todo.Task) error {
+	if l.buf == nil {
+		l.buf = bufferPool.Get().(*bytes.Buffer)
+		l.buf.Reset()
+		l.buf.WriteString(`{"tasks":[`)
+	}
+	if l.count > 0 {
+		l.buf.WriteByte(',')
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	l.buf.Write(b)
+	l.count++
+	if l.buf.Len() >= listFlushSize {
+		if !l.started {
+			l.w.Header().Set("Content-Type", "application/json")
+			l.w.WriteHeader(http.StatusOK)
+			l.started = true
+		}
+		if _, err := l.w.Write(l.buf.Bytes()); err != nil {
+			return err
+		}
+		l.buf.Reset()
+	}
+	return nil
+}
+
+func (l *taskListWriter) finish() {
+	if l.buf == nil {
+		l.buf = bufferPool.Get().(*bytes.Buffer)
+		l.buf.Reset()
+		l.buf.WriteString(`{"tasks":[`)
+	}
+	l.buf.WriteString(`],"count":`)
+	l.buf.WriteString(strconv.Itoa(l.count))
+	l.buf.WriteString("}\n")
+	if !l.started {
+		l.w.Header().Set("Content-Type", "application/json")
+		l.w.Header().Set("Content-Length", strconv.Itoa(l.buf.Len()))
+		l.w.WriteHeader(http.StatusOK)
+	}
+	l.w.Write(l.buf.Bytes())
+	l.release()
+}
+
+func (l *taskListWriter) release() {
+	if l.buf != nil {
+		putBuffer(l.buf)
+		l.buf = nil
+	}
+}
+
+func (s *Server) handleTaskCreate(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		body, err := decodeTask(r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		task := todo.Task{Title: *body.Title, Description: body.Description}
+		if body.IsCompleted != nil {
+			task.IsCompleted = *body.IsCompleted
+		}
+		if err := task.Validate(); err != nil {
+			Error(w, r, err)
+			return
+		}
+		if err := s.cfg.Tasks.CreateTask(r.Context(), userID, &task); err != nil {
+			Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", taskLocation(compat, userID, task.ID))
+		encode(w, http.StatusCreated, &task)
+	})
+}
+
+func (s *Server) handleTaskGet(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		task, err := s.cfg.Tasks.FindTaskByID(r.Context(), userID, r.PathValue("id"))
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, task)
+	})
+}
+
+func (s *Server) handleTaskReplace(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		body, err := decodeTask(r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		upd := todo.TaskUpdate{Title: *body.Title, Description: body.Description, IsCompleted: body.IsCompleted}
+		if err := upd.Validate(); err != nil {
+			Error(w, r, err)
+			return
+		}
+		task, err := s.cfg.Tasks.ReplaceTask(r.Context(), userID, r.PathValue("id"), upd)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, task)
+	})
+}
+
+func (s *Server) handleTaskToggle(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		task, err := s.cfg.Tasks.ToggleTask(r.Context(), userID, r.PathValue("id"))
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, task)
+	})
+}
+
+func (s *Server) handleTaskDelete(compat bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, err := owner(r, compat)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if err := s.cfg.Tasks.DeleteTask(r.Context(), userID, r.PathValue("id")); err != nil {
+			Error(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
