@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	todo "github.com/todo-api/todo-api"
+)
+
+// TaskService stores tasks in PostgreSQL. It implements todo.TaskService.
+type TaskService struct {
+	db *DB
+}
+
+var _ todo.TaskService = (*TaskService)(nil)
+
+// NewTaskService returns a TaskService backed by db.
+func NewTaskService(db *DB) *TaskService {
+	return &TaskService{db: db}
+}
+
+// taskColumns is the column list every statement returns, in scanTask's order.
+const taskColumns = `id, user_id, title, description, is_completed, created_at, updated_at`
+
+// FindTaskByID returns the user's task with the given id.
+// Errors: TASK_NOT_FOUND (also for ids that are not UUIDs), SERVICE_UNAVAILABLE.
+func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*todo.Task, error) {
+	taskID, ok := parseTaskID(id)
+	if !ok {
+		return nil, errTaskNotFound()
+	}
+	var t *todo.Task
+	err := s.db.run(ctx, "find task", func(q querier) error {
+		var err error
+		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx,
+			`SELECT `+taskColumns+` FROM tasks WHERE id = $1 AND user_id = $2`,
+			taskID, userID)))
+		return err
+	})
+	return t, err
+}
+
+// FindTasks calls fn for each of the user's tasks, newest first (created_at
+// desc, then id desc), and stops at fn's first error, which it returns as is.
+// Errors: SERVICE_UNAVAILABLE.
+func (s *TaskService) FindTasks(ctx context.Context, userID string, fn func(*todo.Task) error) error {
+	var fnErr error
+	err := s.db.run(ctx, "find tasks", func(q querier) error {
+		rows, err := q.Query(ctx,
+			`SELECT `+taskColumns+` FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id DESC`,
+			userID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTask(rows)
+			if err != nil {
+				return err
+			}
+			if fnErr = fn(t); fnErr != nil {
+				return nil
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return fnErr
+}
+
+// CreateTask stores a validated task for the user and sets its ID, UserID,
+// CreatedAt and UpdatedAt. The user must exist.
+// Errors: TASK_QUOTA_EXCEEDED, SERVICE_UNAVAILABLE.
+func (s *TaskService) CreateTask(ctx context.Context, userID string, t *todo.Task) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("create task: new id: %w", err)
+	}
+	now := s.db.now()
+	args := []any{id.String(), userID, t.Title, t.Description, t.IsCompleted, now}
+
+	var created *todo.Task
+	if s.db.MaxTasksPerUser <= 0 {
+		err = s.db.run(ctx, "create task", func(q querier) error {
+			var err error
+			created, err = scanTask(q.QueryRow(ctx, `
+				INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)
+				RETURNING `+taskColumns,
+				args...))
+			return err
+		})
+	} else {
+		err = s.db.runTx(ctx, "create task", func(tx pgx.Tx) error {
+			// Locking the owner's row serializes the user's creates, so the
+			// count the INSERT checks (taken after the lock, in a new
+			// statement) cannot miss a concurrent insert.
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
+				return err
+			}
+			var err error
+			created, err = scanTask(tx.QueryRow(ctx, `
+				INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at)
+				SELECT $1::uuid, $2::text, $3::text, $4::text, $5::boolean, $6::timestamptz, $6::timestamptz
+				WHERE (SELECT count(*) FROM tasks WHERE user_id = $2) < $7
+				RETURNING `+taskColumns,
+				append(args, s.db.MaxTasksPerUser)...))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return todo.Errorf(todo.ETASKQUOTA, "You have reached the limit of %d tasks; delete some to add more.", s.db.MaxTasksPerUser)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		return err
+	}
+	*t = *created
+	return nil
+}
+
+// ReplaceTask replaces the task's title and description, and its completion
+// when upd.IsCompleted is set, in one statement.
+// Errors: TASK_NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *TaskService) ReplaceTask(ctx context.Context, userID, id string, upd todo.TaskUpdate) (*todo.Task, error) {
+	taskID, ok := parseTaskID(id)
+	if !ok {
+		return nil, errTaskNotFound()
+	}
+	var t *todo.Task
+	err := s.db.run(ctx, "replace task", func(q querier) error {
+		var err error
+		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx, `
+			UPDATE tasks
+			SET title = $3, description = $4, is_completed = COALESCE($5::boolean, is_completed), updated_at = $6
+			WHERE id = $1 AND user_id = $2
+			RETURNING `+taskColumns,
+			taskID, userID, upd.Title, upd.Description, upd.IsCompleted, s.db.now())))
+		return err
+	})
+	return t, err
+}
+
+// ToggleTask flips is_completed atomically, in one statement.
+// Errors: TASK_NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *TaskService) ToggleTask(ctx context.Context, userID, id string) (*todo.Task, error) {
+	taskID, ok := parseTaskID(id)
+	if !ok {
+		return nil, errTaskNotFound()
+	}
+	var t *todo.Task
+	err := s.db.run(ctx, "toggle task", func(q querier) error {
+		var err error
+		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx, `
+			UPDATE tasks
+			SET is_completed = NOT is_completed, updated_at = $3
+			WHERE id = $1 AND user_id = $2
+			RETURNING `+taskColumns,
+			taskID, userID, s.db.now())))
+		return err
+	})
+	return t, err
+}
+
+// DeleteTask removes the task.
+// Errors: TASK_NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *TaskService) DeleteTask(ctx context.Context, userID, id string) error {
+	taskID, ok := parseTaskID(id)
+	if !ok {
+		return errTaskNotFound()
+	}
+	return s.db.run(ctx, "delete task", func(q querier) error {
+		tag, err := q.Exec(ctx, `DELETE FROM tasks WHERE id = $1 AND user_id = $2`, taskID, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errTaskNotFound()
+		}
+		return nil
+	})
+}
+
+// scanTask reads one task from a row holding taskColumns; a statement that
+// matched no row gives pgx.ErrNoRows.
+func scanTask(row pgx.Row) (*todo.Task, error) {
+	var t todo.Task
+	err := row.Scan(&t.ID, &t.UserID, &t.Title, &t.Description, &t.IsCompleted, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	return &t, nil
+}
+
+// parseTaskID returns id in canonical (lower-case) form, or false when id is
+// not a UUID in the 36-character hyphenated form the store hands out. The
+// braced, urn: and hyphenless forms uuid.Parse and PostgreSQL also accept
+// are not ids here, as in the SQLite store; no task has them, so no query.
+func parseTaskID(id string) (string, bool) {
+	if len(id) != 36 {
+		return "", false
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+func errTaskNotFound() error {
+	return todo.Errorf(todo.ETASKNOTFOUND, "Task not found.")
+}
+
+// taskOrNotFound maps "no row" to TASK_NOT_FOUND: the task is missing or
+// belongs to another user, which the caller must not be able to tell apart.
+func taskOrNotFound(t *todo.Task, err error) (*todo.Task, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errTaskNotFound()
+	}
+	return t, err
+}
+
+// now returns the store's clock in UTC, at PostgreSQL's microsecond precision,
+// so what a write returns equals what a later read returns.
+func (db *DB) now() time.Time {
+	return db.Now().UTC().Truncate(time.Microsecond)
+}
