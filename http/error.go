@@ -22,6 +22,7 @@ var statusOf = map[string]int{
 	todo.EEMAILTAKEN:         http.StatusConflict,
 	todo.ETASKQUOTA:          http.StatusConflict,
 	todo.EPAYLOADTOOLARGE:    http.StatusRequestEntityTooLarge,
+	todo.EURITOOLONG:         http.StatusRequestURITooLong,
 	todo.EUNSUPPORTEDMEDIA:   http.StatusUnsupportedMediaType,
 	todo.ERATELIMITED:        http.StatusTooManyRequests,
 	todo.EINTERNAL:           http.StatusInternalServerError,

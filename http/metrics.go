@@ -16,6 +16,8 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	shed     prometheus.Counter
+	limited  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -31,7 +33,15 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "todo_http_requests_shed_total",
+		Help: "Requests answered 503 because too many were in flight.",
+	})
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "todo_http_requests_rate_limited_total",
+		Help: "Requests answered 429, by limit (user or ip).",
+	}, []string{"limit"})
+	reg.MustRegister(m.requests, m.duration, m.shed, m.limited)
 	// A caller may already have registered the runtime collectors.
 	reg.Register(collectors.NewGoCollector())
 	reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -214,6 +214,13 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 			return
 		}
 		requestInfoFrom(r.Context()).userID = id.UserID
+		if s.userLimiter != nil {
+			if ok, delay := s.userLimiter.allow(id.UserID, time.Now()); !ok {
+				s.metrics.limited.WithLabelValues("user").Inc()
+				tooManyRequests(w, r, delay)
+				return
+			}
+		}
 		next.ServeHTTP(w, r.WithContext(todo.NewContextWithIdentity(r.Context(), id)))
 	})
 }

@@ -15,8 +15,8 @@ type apiRoute struct {
 func (s *Server) routes() []apiRoute {
 	auth := s.requireAuth
 	rs := []apiRoute{
-		{pattern: "POST /api/auth/register", handler: s.handleRegister()},
-		{pattern: "POST /api/auth/login", handler: s.handleLogin()},
+		{pattern: "POST /api/auth/register", handler: s.limitByIP(s.handleRegister())},
+		{pattern: "POST /api/auth/login", handler: s.limitByIP(s.handleLogin())},
 		{pattern: "GET /api/auth/me", handler: auth(s.handleMe())},
 
 		{pattern: "GET /api/tasks", handler: auth(s.handleTaskList(false))},

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -35,6 +36,18 @@ type Config struct {
 	MaxBodyBytes   int64         // default 1 MiB
 	RequestTimeout time.Duration // deadline for each request's work; default 10 s
 	BcryptCost     int           // default bcrypt.DefaultCost
+
+	// Rate limits, in requests per second with the given bursts; 0 is off.
+	// Authenticated routes are limited per user only, so a frontend server
+	// calling for all its users from one address is not throttled as one;
+	// login and register are limited per client IP.
+	RateLimitUser, RateLimitIP float64
+	BurstUser, BurstIP         int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// MaxInFlight bounds concurrent /api/ requests; past it they get 503.
+	// 0 is no bound.
+	MaxInFlight int
 }
 
 // Server is todo-api's HTTP handler.
@@ -47,6 +60,9 @@ type Server struct {
 	metrics *metrics
 	users   *seenUsers
 	cors    *cors
+
+	userLimiter *rateLimiter
+	ipLimiter   *rateLimiter
 }
 
 // NewServer returns the handler that serves the whole contract.
@@ -74,6 +90,9 @@ func NewServer(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 		users:   newSeenUsers(100_000),
 		cors:    newCORS(cfg.CORSOrigins),
+
+		userLimiter: newRateLimiter(cfg.RateLimitUser, cfg.BurstUser),
+		ipLimiter:   newRateLimiter(cfg.RateLimitIP, cfg.BurstIP),
 	}
 	for _, rt := range s.routes() {
 		mux := s.main
@@ -82,8 +101,15 @@ func NewServer(cfg Config) *Server {
 		}
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	// Outermost first: each request passes these in order on its way in.
-	s.handler = s.recoverPanics(s.logRequests(s.secureHeaders(s.cors.handle(s.limitBody(http.HandlerFunc(s.dispatch))))))
+	// Built inside out: a request meets recoverPanics first, dispatch last.
+	var h http.Handler = http.HandlerFunc(s.dispatch)
+	h = s.limitBody(h)
+	h = s.shedLoad(h)
+	h = s.limitURL(h)
+	h = s.cors.handle(h)
+	h = s.secureHeaders(h)
+	h = s.logRequests(h)
+	s.handler = s.recoverPanics(h)
 	return s
 }
 

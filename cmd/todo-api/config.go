@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +34,11 @@ type config struct {
 	MaxBodyBytes    int64
 	MaxTasksPerUser int
 	BcryptCost      int
+
+	RateLimitUser  float64 // per second; burst is 5× this
+	RateLimitIP    float64 // per second; burst is 4× this
+	TrustedProxies []netip.Prefix
+	MaxInFlight    int
 
 	LogLevel  string
 	LogFormat string
@@ -93,6 +100,22 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.MaxBodyBytes = int64(intVar(getenv, "MAX_BODY_BYTES", 1<<20, 1024, 1<<30, &errs))
 	c.MaxTasksPerUser = intVar(getenv, "MAX_TASKS_PER_USER", 10_000, 0, 1<<31-1, &errs)
 	c.BcryptCost = intVar(getenv, "BCRYPT_COST", 10, 4, 16, &errs)
+
+	c.RateLimitUser = rateVar(getenv, "RATE_LIMIT_USER", 20, &errs)
+	c.RateLimitIP = rateVar(getenv, "RATE_LIMIT_IP", 5, &errs)
+	c.MaxInFlight = intVar(getenv, "MAX_IN_FLIGHT", 1024, 0, 1<<20, &errs)
+	for _, p := range splitList(getenv("TRUSTED_PROXIES")) {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(p)
+			if addrErr != nil {
+				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR prefix", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
 
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, fmt.Errorf("JWT_SECRET is %d bytes; it must be at least 32. Make one with: openssl rand -base64 48", len(c.JWTSecret)))
@@ -202,6 +225,19 @@ func durationVar(getenv func(string) string, key string, def time.Duration, errs
 		return def
 	}
 	return d
+}
+
+func rateVar(getenv func(string) string, key string, def float64, errs *[]error) float64 {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want requests per second (0 turns the limit off)", key, v))
+		return def
+	}
+	return f
 }
 
 func intVar(getenv func(string) string, key string, def, min, max int, errs *[]error) int {

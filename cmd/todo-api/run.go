@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -257,6 +258,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 		},
 		Logger: logger, Registry: registry, CORSOrigins: cfg.CORSOrigins,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, BcryptCost: cfg.BcryptCost,
+		RateLimitUser: cfg.RateLimitUser, BurstUser: int(math.Ceil(5 * cfg.RateLimitUser)),
+		RateLimitIP: cfg.RateLimitIP, BurstIP: int(math.Ceil(4 * cfg.RateLimitIP)),
+		TrustedProxies: cfg.TrustedProxies, MaxInFlight: cfg.MaxInFlight,
 	})
 	srv := &http.Server{
 		Addr:              cfg.Addr,

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. On a fresh machine it first installs what the
+# tests need: the Better Auth fixture's npm packages. PostgreSQL comes from
+# TEST_DATABASE_URL when set, else the tests start a throwaway cluster from
+# the installed PostgreSQL binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fixture=jwt/testdata/betterauth
+if [ -f "$fixture/package-lock.json" ] && command -v npm >/dev/null; then
+	if [ ! -d "$fixture/node_modules" ] || [ "$fixture/package-lock.json" -nt "$fixture/node_modules/.package-lock.json" ]; then
+		echo "==> npm ci in $fixture"
+		(cd "$fixture" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+fi
+[ "${1:-}" = "--deps-only" ] && exit 0
+
+echo "==> gofmt and go vet"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants to change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+echo "==> go test"
+go test -count=1 -timeout 20m "$@" ./...
