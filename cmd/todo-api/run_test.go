@@ -18,7 +18,10 @@ import (
 	"github.com/todo-api/todo-api/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	defer removeBinary()
+	pgtest.Main(m)
+}
 
 // env is a test's environment; it stands in for os.Getenv.
 type env map[string]string
