@@ -279,8 +279,8 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	}
 	logger.Info("todo-api started", "addr", ln.Addr().String(), "engine", cfg.Engine, "database", cfg.DBSource,
 		"hs256", secretSource, "jwks_url", cfg.JWKSURL, "built_in_accounts", issuer != nil)
-	fmt.Fprintf(stdout, "todo-api listening on http://%s (docs: http://%s/docs, database: %s %s)\n",
-		ln.Addr(), displayAddr(ln.Addr()), cfg.Engine, cfg.DBSource)
+	fmt.Fprintf(stdout, "todo-api listening on %s (docs: http://%s/docs, database: %s %s)\n",
+		cfg.Addr, displayAddr(ln.Addr()), cfg.Engine, cfg.DBSource)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
