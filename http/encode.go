@@ -17,6 +17,22 @@ import (
 
 var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// bytesPool holds the byte slices task responses are built in.
+var bytesPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func getBytes() *[]byte {
+	b := bytesPool.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putBytes(b *[]byte) {
+	// Keep the pool from pinning the occasional huge list.
+	if cap(*b) <= 1<<20 {
+		bytesPool.Put(b)
+	}
+}
+
 // encode writes v as a JSON response with the given status. The body is
 // marshalled before any header is sent, so a marshalling failure can still
 // become a proper error response.

@@ -1,8 +1,6 @@
 package http
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,7 +78,7 @@ func (s *Server) handleTaskList(compat bool) http.Handler {
 // an error response; long ones are streamed in chunks rather than held.
 type taskListWriter struct {
 	w       http.ResponseWriter
-	buf     *bytes.Buffer
+	buf     *[]byte
 	count   int
 	started bool
 }
@@ -89,56 +87,62 @@ const listFlushSize = 64 << 10
 
 func (l *taskListWriter) add(t *todo.Task) error {
 	if l.buf == nil {
-		l.buf = bufferPool.Get().(*bytes.Buffer)
-		l.buf.Reset()
-		l.buf.WriteString(`{"tasks":[`)
+		l.buf = getBytes()
+		*l.buf = append(*l.buf, `{"tasks":[`...)
 	}
 	if l.count > 0 {
-		l.buf.WriteByte(',')
+		*l.buf = append(*l.buf, ',')
 	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	l.buf.Write(b)
+	*l.buf = appendTask(*l.buf, t)
 	l.count++
-	if l.buf.Len() >= listFlushSize {
+	if len(*l.buf) >= listFlushSize {
 		if !l.started {
 			l.w.Header().Set("Content-Type", "application/json")
 			l.w.WriteHeader(http.StatusOK)
 			l.started = true
 		}
-		if _, err := l.w.Write(l.buf.Bytes()); err != nil {
+		if _, err := l.w.Write(*l.buf); err != nil {
 			return err
 		}
-		l.buf.Reset()
+		*l.buf = (*l.buf)[:0]
 	}
 	return nil
 }
 
 func (l *taskListWriter) finish() {
 	if l.buf == nil {
-		l.buf = bufferPool.Get().(*bytes.Buffer)
-		l.buf.Reset()
-		l.buf.WriteString(`{"tasks":[`)
+		l.buf = getBytes()
+		*l.buf = append(*l.buf, `{"tasks":[`...)
 	}
-	l.buf.WriteString(`],"count":`)
-	l.buf.WriteString(strconv.Itoa(l.count))
-	l.buf.WriteString("}\n")
+	*l.buf = append(*l.buf, `],"count":`...)
+	*l.buf = strconv.AppendInt(*l.buf, int64(l.count), 10)
+	*l.buf = append(*l.buf, "}\n"...)
 	if !l.started {
 		l.w.Header().Set("Content-Type", "application/json")
-		l.w.Header().Set("Content-Length", strconv.Itoa(l.buf.Len()))
+		l.w.Header().Set("Content-Length", strconv.Itoa(len(*l.buf)))
 		l.w.WriteHeader(http.StatusOK)
 	}
-	l.w.Write(l.buf.Bytes())
+	l.w.Write(*l.buf)
 	l.release()
 }
 
 func (l *taskListWriter) release() {
 	if l.buf != nil {
-		putBuffer(l.buf)
+		putBytes(l.buf)
 		l.buf = nil
 	}
+}
+
+// writeTask writes one task as the response body.
+func writeTask(w http.ResponseWriter, status int, t *todo.Task) {
+	buf := getBytes()
+	defer putBytes(buf)
+	*buf = append(appendTask(*buf, t), '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(*buf)))
+	w.WriteHeader(status)
+	w.Write(*buf)
 }
 
 func (s *Server) handleTaskCreate(compat bool) http.Handler {
@@ -166,7 +170,7 @@ func (s *Server) handleTaskCreate(compat bool) http.Handler {
 			return
 		}
 		w.Header().Set("Location", taskLocation(compat, userID, task.ID))
-		encode(w, http.StatusCreated, &task)
+		writeTask(w, http.StatusCreated, &task)
 	})
 }
 
@@ -182,7 +186,7 @@ func (s *Server) handleTaskGet(compat bool) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, task)
+		writeTask(w, http.StatusOK, task)
 	})
 }
 
@@ -208,7 +212,7 @@ func (s *Server) handleTaskReplace(compat bool) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, task)
+		writeTask(w, http.StatusOK, task)
 	})
 }
 
@@ -224,7 +228,7 @@ func (s *Server) handleTaskToggle(compat bool) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, task)
+		writeTask(w, http.StatusOK, task)
 	})
 }
 

@@ -10,6 +10,8 @@ fixture=jwt/testdata/betterauth
 if [ -f "$fixture/package-lock.json" ] && command -v npm >/dev/null; then
 	if [ ! -d "$fixture/node_modules" ] || [ "$fixture/package-lock.json" -nt "$fixture/node_modules/.package-lock.json" ]; then
 		echo "==> npm ci in $fixture"
+		# better-sqlite3 compiles against the local Node headers: no download.
+		[ -d /usr/include/node ] && export npm_config_nodedir=/usr
 		(cd "$fixture" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
 fi

@@ -51,6 +51,8 @@ type Options struct {
 	// Dir is the fixture directory; "" means jwt/testdata/betterauth of
 	// this source tree.
 	Dir string
+	// Port to listen on; "" picks a free one.
+	Port string
 }
 
 // Server is a running Better Auth server, stopped when the test ends.
@@ -102,7 +104,11 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, "server.mjs")
+	args := []string{"server.mjs"}
+	if opts.Port != "" {
+		args = append(args, opts.Port)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"BA_DB="+filepath.Join(tb.TempDir(), "auth.db"),
