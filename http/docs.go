@@ -2,6 +2,7 @@ package http
 
 import (
 	"embed"
+	"io"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -25,14 +26,22 @@ func (s *Server) handleDocs() http.Handler {
 
 func (s *Server) handleDocsAssets() http.Handler {
 	sub, _ := fs.Sub(docsFS, "docs")
-	files := http.StripPrefix("/docs/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/docs/")
-		if info, err := fs.Stat(sub, name); err != nil || info.IsDir() {
+		f, err := sub.Open(name)
+		if err != nil {
+			Error(w, r, todo.Errorf(todo.ENOTFOUND, "No such docs asset."))
+			return
+		}
+		defer f.Close()
+		content, ok := f.(io.ReadSeeker)
+		info, statErr := f.Stat()
+		if !ok || statErr != nil || info.IsDir() {
 			Error(w, r, todo.Errorf(todo.ENOTFOUND, "No such docs asset."))
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=86400")
-		files.ServeHTTP(w, r)
+		// ServeContent, unlike the file server, never redirects.
+		http.ServeContent(w, r, name, info.ModTime(), content)
 	})
 }

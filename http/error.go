@@ -54,14 +54,14 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	case code == todo.EINTERNAL && errors.Is(err, context.DeadlineExceeded):
 		// The request ran out of time, nearly always waiting on the database.
 		code, message = todo.EUNAVAILABLE, todo.ErrUnavailable.Message
-		info.logger.LogAttrs(ctx, slog.LevelWarn, "request deadline exceeded", slog.String("error", err.Error()))
+		info.logger().LogAttrs(ctx, slog.LevelWarn, "request deadline exceeded", slog.String("error", err.Error()))
 	case code == todo.EINTERNAL && errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this response.
 		code, message = todo.EUNAVAILABLE, todo.ErrUnavailable.Message
 	case code == todo.EINTERNAL:
-		info.logger.LogAttrs(ctx, slog.LevelError, "internal error", slog.String("error", err.Error()))
+		info.logger().LogAttrs(ctx, slog.LevelError, "internal error", slog.String("error", err.Error()))
 	case code == todo.EUNAVAILABLE:
-		info.logger.LogAttrs(ctx, slog.LevelWarn, "service unavailable", slog.String("error", err.Error()))
+		info.logger().LogAttrs(ctx, slog.LevelWarn, "service unavailable", slog.String("error", err.Error()))
 	}
 
 	var e *todo.Error

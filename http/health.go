@@ -23,7 +23,7 @@ func (s *Server) handleReady() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
-			requestInfoFrom(r.Context()).logger.Warn("not ready", "error", err.Error())
+			requestInfoFrom(r.Context()).logger().Warn("not ready", "error", err.Error())
 			Error(w, r, todo.Errorf(todo.EUNAVAILABLE, "Not ready: %s", readyReason(err)))
 			return
 		}

@@ -21,7 +21,13 @@ type requestInfo struct {
 	id     string
 	route  string
 	userID string
-	logger *slog.Logger
+	base   *slog.Logger
+}
+
+// logger returns a logger that tags lines with the request id. It is built
+// on demand: most requests never log anything but their summary line.
+func (info *requestInfo) logger() *slog.Logger {
+	return info.base.With(slog.String("request_id", info.id))
 }
 
 type requestInfoKey struct{}
@@ -30,7 +36,7 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		return info
 	}
-	return &requestInfo{logger: slog.New(slog.DiscardHandler)}
+	return &requestInfo{base: slog.New(slog.DiscardHandler)}
 }
 
 // statusWriter remembers the status and size of a response.
@@ -92,7 +98,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		info := &requestInfo{id: id, logger: s.logger.With(slog.String("request_id", id))}
+		info := &requestInfo{id: id, base: s.logger}
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestInfoKey{}, info), s.cfg.RequestTimeout)
 		defer cancel()
 

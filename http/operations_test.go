@@ -17,7 +17,8 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	t.Parallel()
 	ts := MustServe(t, "sqlite", nil)
 	token := ts.MustToken(t, "router")
-	for _, path := range []string{"/", "/nope", "/api", "/api/", "/api/tasks/x/y", "/api/u/tasks/x/y", "/api/auth/nothing", "/docs/missing.js"} {
+	for _, path := range []string{"/", "/nope", "/api", "/api/", "/api/tasks/x/y", "/api/u/tasks/x/y", "/api/auth/nothing",
+		"/docs/missing.js", "/docs/", "/api//tasks", "/api/tasks/../tasks", "/api/./tasks"} {
 		resp := ts.Do(t, request{Method: "GET", Path: path, Token: token})
 		wantError(t, resp, http.StatusNotFound, todo.ENOTFOUND)
 	}

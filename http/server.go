@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 
@@ -124,6 +125,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // both match. The muxes' own 404 and 405 are plain text, so unmatched
 // requests get the contract's JSON errors instead.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	// The mux would redirect unclean paths (//, /./, /../) with an HTML
+	// body; no route of ours is spelled that way.
+	if !cleanPath(r.URL.Path) {
+		Error(w, r, todo.Errorf(todo.ENOTFOUND, "No route matches %s %s.", r.Method, r.URL.Path))
+		return
+	}
 	if s.cfg.Available != nil && strings.HasPrefix(r.URL.Path, "/api/") {
 		if err := s.cfg.Available(); err != nil {
 			Error(w, r, err)
@@ -146,6 +153,19 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	Error(w, r, todo.Errorf(todo.ENOTFOUND, "No route matches %s %s.", r.Method, r.URL.Path))
+}
+
+// cleanPath reports whether p is already in the form path.Clean gives
+// (keeping a trailing slash).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // allowedMethods returns the Allow header the mux would send for a path

@@ -62,7 +62,7 @@ func (s *Server) handleTaskList(compat bool) http.Handler {
 			if list.started {
 				// Part of a 200 is already on the wire; only cutting the
 				// connection tells the client the list is incomplete.
-				requestInfoFrom(r.Context()).logger.Error("list tasks failed mid-stream", "error", err.Error())
+				requestInfoFrom(r.Context()).logger().Error("list tasks failed mid-stream", "error", err.Error())
 				panic(http.ErrAbortHandler)
 			}
 			list.release()
