@@ -6,15 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fixture=jwt/testdata/betterauth
-if [ -f "$fixture/package-lock.json" ] && command -v npm >/dev/null; then
+# npm fixtures: a real Better Auth (jwt tests) and Playwright for the /docs
+# browser test (it drives Debian's chromium; nothing is downloaded).
+for fixture in jwt/testdata/betterauth http/testdata/browser; do
+	[ -f "$fixture/package-lock.json" ] && command -v npm >/dev/null || continue
 	if [ ! -d "$fixture/node_modules" ] || [ "$fixture/package-lock.json" -nt "$fixture/node_modules/.package-lock.json" ]; then
 		echo "==> npm ci in $fixture"
 		# better-sqlite3 compiles against the local Node headers: no download.
 		[ -d /usr/include/node ] && export npm_config_nodedir=/usr
 		(cd "$fixture" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
-fi
+done
 [ "${1:-}" = "--deps-only" ] && exit 0
 
 echo "==> gofmt and go vet"
