@@ -124,7 +124,10 @@ func (s *Server) handleLogin() http.Handler {
 			Error(w, r, err)
 			return
 		}
-		if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil {
+		// bcrypt reads only the first 72 bytes, so a longer password would
+		// match any that starts with the stored one; registration refuses
+		// those, and so does login (after the compare, to keep the timing).
+		if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil || len(password) > todo.MaxPasswordBytes {
 			Error(w, r, invalid)
 			return
 		}

@@ -108,6 +108,10 @@ func unmarshal(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return todo.Errorf(todo.EINVALIDJSON, "The request body is not valid UTF-8.")
 	}
+	// Likewise for \uD800-style escapes of half a surrogate pair.
+	if hasLoneSurrogate(body) {
+		return todo.Errorf(todo.EINVALIDJSON, "The request body has a \\u escape of an unpaired UTF-16 surrogate.")
+	}
 	err := json.Unmarshal(body, v)
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
@@ -143,4 +147,53 @@ func jsonKind(kind string) string {
 		return "a value of the documented type"
 	}
 	return "a value of the documented type"
+}
+
+// hasLoneSurrogate reports whether body has a \uXXXX escape of a UTF-16
+// surrogate that is not a high half followed by its low half. Escapes occur
+// only inside strings, so counting backslashes is enough.
+func hasLoneSurrogate(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character: a second backslash is not an escape
+		if i+4 >= len(body) || body[i] != 'u' {
+			continue
+		}
+		r := hex4(body[i+1 : i+5])
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+				return true
+			}
+			if lo := hex4(body[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
+}
+
+// hex4 decodes four hex digits, or returns -1.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,11 +30,13 @@ type config struct {
 	TokenTTL    time.Duration
 	CORSOrigins []string
 
-	RequestTimeout  time.Duration
-	ShutdownTimeout time.Duration
-	MaxBodyBytes    int64
-	MaxTasksPerUser int
-	BcryptCost      int
+	RequestTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	MaxBodyBytes      int64
+	MaxTasksPerUser   int
+	BcryptCost        int
 
 	RateLimitUser  float64 // per second; burst is 5× this
 	RateLimitIP    float64 // per second; burst is 4× this
@@ -97,6 +100,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 10*time.Second, &errs)
 	c.ShutdownTimeout = durationVar(getenv, "SHUTDOWN_TIMEOUT", 20*time.Second, &errs)
+	c.ReadHeaderTimeout = durationVar(getenv, "READ_HEADER_TIMEOUT", 5*time.Second, &errs)
+	c.ReadTimeout = durationVar(getenv, "READ_TIMEOUT", 30*time.Second, &errs)
 	c.MaxBodyBytes = int64(intVar(getenv, "MAX_BODY_BYTES", 1<<20, 1024, 1<<30, &errs))
 	c.MaxTasksPerUser = intVar(getenv, "MAX_TASKS_PER_USER", 10_000, 0, 1<<31-1, &errs)
 	c.BcryptCost = intVar(getenv, "BCRYPT_COST", 10, 4, 16, &errs)
@@ -169,16 +174,27 @@ func (c *config) parseDatabaseURL(v string) error {
 	return nil
 }
 
-func maskPassword(url string) string {
-	scheme, rest, _ := strings.Cut(url, "://")
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return url
+// maskPassword hides a PostgreSQL URL's password, in the user info or as a
+// password= parameter (pgx reads both), for log lines and messages.
+func maskPassword(raw string) string {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	// The user info ends at the first @ before any /, as pgx parses it.
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		if user, _, ok := strings.Cut(rest[:i], ":"); ok {
+			rest = user + ":***" + rest[i:]
+		}
 	}
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return scheme + "://" + user + ":***@" + host
+	if path, query, ok := strings.Cut(rest, "?"); ok {
+		params := strings.Split(query, "&")
+		for k, param := range params {
+			name, _, _ := strings.Cut(param, "=")
+			if name, err := url.QueryUnescape(name); err != nil || name == "password" {
+				params[k] = "password=***"
+			}
+		}
+		rest = path + "?" + strings.Join(params, "&")
 	}
-	return url
+	return scheme + "://" + rest
 }
 
 func firstSet(getenv func(string) string, keys ...string) string {
