@@ -60,6 +60,12 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, ts *testServer)) {
 // may adjust its config.
 func MustServe(tb testing.TB, engine string, configure func(*todohttp.Config)) *testServer {
 	tb.Helper()
+	return mustServe(tb, engine, 0, configure)
+}
+
+// mustServe is MustServe with a per-user task quota (0 = none).
+func mustServe(tb testing.TB, engine string, quota int, configure func(*todohttp.Config)) *testServer {
+	tb.Helper()
 	ctx := context.Background()
 	var tasks todo.TaskService
 	var users todo.UserService
@@ -67,6 +73,7 @@ func MustServe(tb testing.TB, engine string, configure func(*todohttp.Config)) *
 	switch engine {
 	case "sqlite":
 		db := sqlite.NewDB(filepath.Join(tb.TempDir(), "todo.db"))
+		db.MaxTasksPerUser = quota
 		if err := db.Open(ctx); err != nil {
 			tb.Fatal(err)
 		}
@@ -77,6 +84,7 @@ func MustServe(tb testing.TB, engine string, configure func(*todohttp.Config)) *
 		tasks, users, ready = sqlite.NewTaskService(db), sqlite.NewUserService(db), db.Ready
 	case "postgres":
 		db := postgres.NewDB(pgtest.URL(tb))
+		db.MaxTasksPerUser = quota
 		if err := db.Open(ctx); err != nil {
 			tb.Fatal(err)
 		}

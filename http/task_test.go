@@ -426,3 +426,25 @@ func TestConcurrentCreates(t *testing.T) {
 		}
 	})
 }
+
+func TestTaskQuota(t *testing.T) {
+	t.Parallel()
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			ts := mustServe(t, engine, 3, nil)
+			token, other := ts.MustToken(t, "hoarder"), ts.MustToken(t, "modest")
+			var last todo.Task
+			for range 3 {
+				last = ts.MustCreateTask(t, token, map[string]any{"title": "x"})
+			}
+			resp := ts.Do(t, request{Method: "POST", Path: "/api/tasks", Token: token, Body: map[string]any{"title": "one too many"}})
+			wantError(t, resp, http.StatusConflict, todo.ETASKQUOTA)
+			ts.MustCreateTask(t, other, map[string]any{"title": "others are not affected"})
+			wantStatus(t, ts.Do(t, request{Method: "DELETE", Path: "/api/tasks/" + last.ID, Token: token}), http.StatusNoContent)
+			ts.MustCreateTask(t, token, map[string]any{"title": "room again"})
+			if n := len(ts.MustListTasks(t, token)); n != 3 {
+				t.Errorf("tasks = %d, want 3", n)
+			}
+		})
+	}
+}
