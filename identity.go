@@ -2,6 +2,8 @@ package todo
 
 import (
 	"context"
+	"strings"
+	"unicode/utf8"
 	"time"
 )
 
@@ -15,6 +17,23 @@ type Identity struct {
 
 // MaxUserIDLength bounds a token subject, in bytes.
 const MaxUserIDLength = 255
+
+// Normalize puts the optional claims in the form users rows hold them:
+// the email normalized, or dropped when it is not a plain address; the
+// name trimmed, or dropped when it is over MaxNameLength or not storable
+// text. A bad optional claim never fails a request.
+func (id *Identity) Normalize() {
+	if id.Email != "" {
+		if id.Email = NormalizeEmail(id.Email); !ValidEmail(id.Email) {
+			id.Email = ""
+		}
+	}
+	if id.Name != "" {
+		if id.Name = strings.TrimSpace(id.Name); utf8.RuneCountInString(id.Name) > MaxNameLength || checkText(id.Name) != "" {
+			id.Name = ""
+		}
+	}
+}
 
 // TokenVerifier checks bearer tokens.
 type TokenVerifier interface {

@@ -215,6 +215,7 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 			Error(w, r, err)
 			return
 		}
+		id.Normalize()
 		if err := s.users.ensure(r.Context(), s.cfg.Users, id); err != nil {
 			Error(w, r, err)
 			return
