@@ -3,8 +3,8 @@ package todo
 import (
 	"context"
 	"strings"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 )
 
 // Identity is who a request acts for, as a verified token says.
