@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -41,11 +43,18 @@ type DB struct {
 	Now func() time.Time
 	// MaxTasksPerUser caps each user's tasks; 0 means unlimited.
 	MaxTasksPerUser int
-	// Logger receives migration progress.
+	// Logger receives migration progress and the row-level security warning.
 	Logger *slog.Logger
+	// ConnectWait bounds how long a call whose context has no deadline keeps
+	// retrying to connect while the server refuses connections; a deadline
+	// always wins. Zero means 10 s.
+	ConnectWait time.Duration
 
 	url  string
 	pool *pgxpool.Pool
+	// withoutUser sends statements without setting app.user_id: only the
+	// benchmarks use it, to measure what row-level security costs.
+	withoutUser bool
 }
 
 // NewDB returns a DB for the connection string url (a postgres:// URL or a
@@ -115,6 +124,20 @@ func poolConfig(connString string) (*pgxpool.Config, error) {
 	}
 	if _, ok := params["pool_max_conns"]; !ok {
 		cfg.MaxConns = int32(max(4, 4*runtime.GOMAXPROCS(0)))
+	}
+	// A connection the server closed while it sat in the pool (a restart,
+	// a failover, Neon suspending its compute) is dropped before use, so
+	// its statement goes to a new connection instead of failing: a write
+	// that fails after being sent is never retried.
+	cfg.PrepareConn = func(_ context.Context, conn *pgx.Conn) (bool, error) {
+		return idleConnAlive(conn.PgConn().Conn()), nil
+	}
+	// When a request's deadline passes mid-statement, ask the server to
+	// cancel the statement, so that it stops holding locks and never
+	// commits a write whose client already got its 503; the socket
+	// deadline, half a second later, bounds the wait if the server is gone.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 500 * time.Millisecond}
 	}
 	return cfg, nil
 }
@@ -187,10 +210,12 @@ func (db *DB) provider() (*goose.Provider, func() error, error) {
 // migrationLocker returns goose's PostgreSQL session advisory lock, or,
 // behind a transaction pooler, its table lock: a session lock taken through
 // PgBouncer stays on whichever server connection ran it, so the unlock may
-// land on another one and the lock leaks. Both poll every second (goose's
-// default is five) for up to five minutes.
+// land on another one and the lock leaks. A pooler is a "-pooler" host or a
+// URL that asks for a statement mode without prepared statements (exec or
+// simple_protocol), which nobody picks for a direct connection. Both poll
+// every second (goose's default is five) for up to five minutes.
 func migrationLocker(cfg *pgx.ConnConfig) (goose.ProviderOption, error) {
-	if behindPooler(cfg) {
+	if poolerLock(cfg) {
 		l, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(time.Second, 300))
 		if err != nil {
 			return nil, err
@@ -204,9 +229,26 @@ func migrationLocker(cfg *pgx.ConnConfig) (goose.ProviderOption, error) {
 	return goose.WithSessionLocker(l), nil
 }
 
-// Migrate applies every pending migration, each in its own transaction.
+// poolerLock reports whether migrations need the lock that works through a
+// transaction pooler.
+func poolerLock(cfg *pgx.ConnConfig) bool {
+	return behindPooler(cfg) || cfg.DefaultQueryExecMode == pgx.QueryExecModeExec ||
+		cfg.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+}
+
+// Migrate applies every pending migration, each in its own transaction,
+// then warns in the log when row-level security cannot hold (see
+// RLSEnforced). A server that refuses connections is waited for until ctx's
+// deadline (or ConnectWait), so a start that races the database's own start
+// does not fail.
 // Errors: SERVICE_UNAVAILABLE.
 func (db *DB) Migrate(ctx context.Context) error {
+	// goose borrows connections without the store's retry: wait here.
+	conn, err := db.acquire(ctx, "migrate up", true)
+	if err != nil {
+		return err
+	}
+	conn.Release()
 	p, closeDB, err := db.provider()
 	if err != nil {
 		return err
@@ -215,9 +257,43 @@ func (db *DB) Migrate(ctx context.Context) error {
 	results, err := p.Up(ctx)
 	db.logMigrations(ctx, results)
 	if err != nil {
-		return translate("migrate up", err)
+		return translate(ctx, "migrate up", err)
 	}
+	db.logRLS(ctx)
 	return nil
+}
+
+// RLSEnforced reports whether row-level security confines the store to the
+// request's user: the tasks table has it enabled and forced, and the role
+// the pool connects as is neither a superuser nor BYPASSRLS, either of
+// which ignores every policy.
+// Errors: SERVICE_UNAVAILABLE.
+func (db *DB) RLSEnforced(ctx context.Context) (bool, error) {
+	var enforced bool
+	err := db.run(ctx, "check row-level security", "", func(q *userConn) error {
+		return q.QueryRow(ctx, `
+			SELECT NOT (rolsuper OR rolbypassrls) AND COALESCE(
+				(SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = to_regclass('tasks')),
+				false)
+			FROM pg_roles WHERE rolname = current_user`).Scan(&enforced)
+	})
+	return enforced, err
+}
+
+// logRLS warns when row-level security is not in force, so an operator
+// sees that a forgotten filter would not be caught.
+func (db *DB) logRLS(ctx context.Context) {
+	enforced, err := db.RLSEnforced(ctx)
+	switch {
+	case err != nil:
+		db.Logger.WarnContext(ctx, "cannot check row-level security", "error", err.Error())
+	case !enforced:
+		db.Logger.WarnContext(ctx, "row-level security is NOT enforced: the database role is a superuser or has BYPASSRLS "+
+			"(or migration 00003 is not applied), so only the queries' own user filters keep users apart; "+
+			"connect as a role created with NOSUPERUSER NOBYPASSRLS")
+	default:
+		db.Logger.InfoContext(ctx, "row-level security enforced on tasks")
+	}
 }
 
 // MigrateDown rolls back the latest applied migration; it fails when none
@@ -236,7 +312,7 @@ func (db *DB) MigrateDown(ctx context.Context) error {
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return errors.New("migrate down: no migration is applied")
 	} else if err != nil {
-		return translate("migrate down", err)
+		return translate(ctx, "migrate down", err)
 	}
 	return nil
 }
@@ -252,7 +328,7 @@ func (db *DB) MigrateReset(ctx context.Context) error {
 	results, err := p.DownTo(ctx, 0)
 	db.logMigrations(ctx, results)
 	if err != nil {
-		return translate("migrate reset", err)
+		return translate(ctx, "migrate reset", err)
 	}
 	return nil
 }
@@ -267,7 +343,7 @@ func (db *DB) MigrateStatus(ctx context.Context) ([]*goose.MigrationStatus, erro
 	defer closeDB()
 	status, err := p.Status(ctx)
 	if err != nil {
-		return nil, translate("migration status", err)
+		return nil, translate(ctx, "migration status", err)
 	}
 	return status, nil
 }
@@ -288,18 +364,23 @@ func (db *DB) logMigrations(ctx context.Context, results []*goose.MigrationResul
 
 // Ready reports whether the server answers and every embedded migration is
 // applied. It reads goose's table with one query and changes nothing, so a
-// readiness probe never creates tables.
+// readiness probe never creates tables; it does not wait for a server that
+// refuses connections, so it reports the database as it is now.
 // Errors: SERVICE_UNAVAILABLE.
 func (db *DB) Ready(ctx context.Context) error {
 	var applied []int64
-	err := db.run(ctx, "check migrations", func(q querier) error {
-		rows, err := q.Query(ctx, `SELECT version_id FROM `+migrationTable+` WHERE is_applied`)
-		if err != nil {
-			return err
-		}
-		applied, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	conn, err := db.acquire(ctx, "check migrations", false)
+	if err != nil {
 		return err
-	})
+	}
+	rows, err := conn.Query(ctx, `SELECT version_id FROM `+migrationTable+` WHERE is_applied`)
+	if err == nil {
+		applied, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	conn.Release()
+	if err != nil {
+		err = translate(ctx, "check migrations", err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
 		return fmt.Errorf("%w: migrations are pending", todo.ErrUnavailable)
@@ -339,57 +420,175 @@ func migrationVersions() ([]int64, error) {
 	return versions, nil
 }
 
-// querier runs statements: a pooled connection today. Row-level security
-// will make it a transaction that first sets the request's user, a change
-// confined to run.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+// run calls fn with a connection from the pool on which every statement
+// runs as userID (see userConn; "" for statements that are about no one
+// user's tasks) and translates the error fn returns; op names the operation
+// in wrapped errors. Errors fn returns that are already *todo.Error pass
+// through unchanged.
+//
+// A statement that failed before any of it reached the server (pgx's
+// SafeToRetry) is tried again on a new connection; nothing that may have
+// run is ever sent twice.
+func (db *DB) run(ctx context.Context, op, userID string, fn func(q *userConn) error) error {
+	return db.retry(ctx, op, pgconn.SafeToRetry, func(conn *pgxpool.Conn) error {
+		return fn(&userConn{conn: conn, userID: userID, withoutUser: db.withoutUser})
+	})
 }
 
-// run calls fn with a connection from the pool and translates the error it
-// returns; op names the operation in wrapped errors. Errors fn returns that
-// are already *todo.Error pass through unchanged.
-func (db *DB) run(ctx context.Context, op string, fn func(q querier) error) error {
-	conn, err := db.acquire(ctx, op)
-	if err != nil {
-		return err
+// read is run for statements that change nothing: when the connection
+// breaks under one (the server restarted, or closed a stale connection
+// while it sat in the pool), it is run again on a new connection until
+// ctx's deadline. fn must wrap an error in final once it has handed rows to
+// its caller, since those cannot be taken back.
+func (db *DB) read(ctx context.Context, op, userID string, fn func(q *userConn) error) error {
+	retryable := func(err error) bool {
+		var f finalError
+		return !errors.As(err, &f) && (pgconn.SafeToRetry(err) || serverGone(err))
 	}
-	defer conn.Release()
-	if err := fn(conn); err != nil {
-		return translate(op, err)
-	}
-	return nil
+	return db.retry(ctx, op, retryable, func(conn *pgxpool.Conn) error {
+		return fn(&userConn{conn: conn, userID: userID, withoutUser: db.withoutUser})
+	})
 }
 
-// runTx is run inside one transaction, committed when fn returns nil.
-func (db *DB) runTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	conn, err := db.acquire(ctx, op)
-	if err != nil {
-		return err
+// finalError marks an error that must not be retried.
+type finalError struct{ err error }
+
+func (e finalError) Error() string { return e.err.Error() }
+func (e finalError) Unwrap() error { return e.err }
+
+func final(err error) error {
+	if err == nil {
+		return nil
 	}
-	defer conn.Release()
-	if err := pgx.BeginFunc(ctx, conn, fn); err != nil {
-		return translate(op, err)
-	}
-	return nil
+	return finalError{err}
 }
 
-// acquire takes a connection from the pool. Not getting one is the database
-// being unavailable, whatever the cause (refused, DNS, TLS, authentication,
-// or no free connection before the deadline), except a client that gave up.
-func (db *DB) acquire(ctx context.Context, op string) (*pgxpool.Conn, error) {
+// retry acquires a connection and calls fn with it, again on a new
+// connection while fn's error is retryable and ctx has time left.
+func (db *DB) retry(ctx context.Context, op string, retryable func(error) bool, fn func(*pgxpool.Conn) error) error {
+	b := db.newBackoff(ctx)
+	for {
+		conn, err := db.acquire(ctx, op, true)
+		if err != nil {
+			return err
+		}
+		err = fn(conn)
+		conn.Release()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() == nil && serverGone(err) {
+			// The server restarted or went away: every idle connection
+			// is as dead as this one, so drop them all now rather than
+			// failing one request for each.
+			db.pool.Reset()
+		}
+		if ctx.Err() != nil || !retryable(err) || !b.wait() {
+			return translate(ctx, op, err)
+		}
+	}
+}
+
+// acquire takes a connection from the pool. While the server refuses
+// connections or is starting up (a restart; Neon waking a suspended
+// compute), it tries again with backoff until ctx's deadline, or
+// ConnectWait when ctx has none, and then answers SERVICE_UNAVAILABLE just
+// before the deadline. Any other failure to connect (authentication, a
+// missing database, a host that does not resolve) is unavailable at once.
+// A client that gave up gets its context's error.
+//
+// With wait false it tries once: a readiness probe reports the database as
+// it is now.
+func (db *DB) acquire(ctx context.Context, op string, wait bool) (*pgxpool.Conn, error) {
 	if db.pool == nil {
 		return nil, fmt.Errorf("%s: postgres DB is not open", op)
 	}
-	conn, err := db.pool.Acquire(ctx)
-	if errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	} else if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", todo.ErrUnavailable, op, err)
+	b := db.newBackoff(ctx)
+	for {
+		conn, err := db.pool.Acquire(ctx)
+		if err == nil {
+			return conn, nil
+		}
+		if errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if !wait || ctx.Err() != nil || !connectRetryable(err) || !b.wait() {
+			return nil, fmt.Errorf("%w: %s: %v", todo.ErrUnavailable, op, err)
+		}
 	}
-	return conn, nil
+}
+
+// backoff paces retries: 25 ms doubling to 500 ms, with jitter, until the
+// deadline, keeping back enough time to answer before it.
+type backoff struct {
+	ctx      context.Context
+	deadline time.Time
+	delay    time.Duration
+}
+
+// retryReserve is the time kept back before a deadline to answer in.
+const retryReserve = 100 * time.Millisecond
+
+func (db *DB) newBackoff(ctx context.Context) *backoff {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		wait := db.ConnectWait
+		if wait <= 0 {
+			wait = 10 * time.Second
+		}
+		deadline = time.Now().Add(wait)
+	}
+	return &backoff{ctx: ctx, deadline: deadline, delay: 25 * time.Millisecond}
+}
+
+// wait sleeps before the next attempt and reports whether to make one:
+// false once the deadline, less the time kept to answer, has come. The last
+// attempt is made just before that point rather than a full delay earlier.
+func (b *backoff) wait() bool {
+	d := min(b.delay/2+rand.N(b.delay), time.Until(b.deadline)-retryReserve)
+	b.delay = min(2*b.delay, 500*time.Millisecond)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// connectRetryable reports whether a failure to connect is one that goes
+// away by itself: the server refusing or dropping connections, starting
+// up, or not answering in time.
+func connectRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") ||
+			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout || dnsErr.IsTemporary
+	}
+	var netErr net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		(errors.As(err, &netErr) && netErr.Timeout())
+}
+
+// serverGone reports whether err means the connection's server session
+// ended: it shut down, crashed, or the connection broke.
+func serverGone(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02"
+	}
+	return brokenConn(err)
 }
 
 // translate turns a driver error into the domain's: a broken or
@@ -397,13 +596,16 @@ func (db *DB) acquire(ctx context.Context, op string) (*pgxpool.Conn, error) {
 // store becomes VALIDATION_ERROR, a *todo.Error passes unchanged, and anything
 // else is wrapped as internal. A context that ended mid-statement passes
 // through wrapped, so callers can tell a client that went away or a request
-// that ran out of time from a broken database.
-func translate(op string, err error) error {
+// that ran out of time from a broken database; that includes the statement
+// the server canceled because the context ended.
+func translate(ctx context.Context, op string, err error) error {
 	var todoErr *todo.Error
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &todoErr):
 		return err
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		return fmt.Errorf("%s: %w (%v)", op, ctx.Err(), err)
 	case errors.As(err, &pgErr):
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception

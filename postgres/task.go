@@ -34,7 +34,7 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 		return nil, errTaskNotFound()
 	}
 	var t *todo.Task
-	err := s.db.run(ctx, "find task", func(q querier) error {
+	err := s.db.read(ctx, "find task", userID, func(q *userConn) error {
 		var err error
 		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx,
 			`SELECT `+taskColumns+` FROM tasks WHERE id = $1 AND user_id = $2`,
@@ -49,7 +49,7 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 // Errors: SERVICE_UNAVAILABLE.
 func (s *TaskService) FindTasks(ctx context.Context, userID string, fn func(*todo.Task) error) error {
 	var fnErr error
-	err := s.db.run(ctx, "find tasks", func(q querier) error {
+	err := s.db.read(ctx, "find tasks", userID, func(q *userConn) error {
 		rows, err := q.Query(ctx,
 			`SELECT `+taskColumns+` FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id DESC`,
 			userID)
@@ -57,14 +57,21 @@ func (s *TaskService) FindTasks(ctx context.Context, userID string, fn func(*tod
 			return err
 		}
 		defer rows.Close()
+		delivered := false
 		for rows.Next() {
 			t, err := scanTask(rows)
 			if err != nil {
 				return err
 			}
+			delivered = true
 			if fnErr = fn(t); fnErr != nil {
 				return nil
 			}
+		}
+		if delivered {
+			// The caller has rows already: a broken connection now
+			// cannot be retried without handing them over twice.
+			return final(rows.Err())
 		}
 		return rows.Err()
 	})
@@ -86,37 +93,31 @@ func (s *TaskService) CreateTask(ctx context.Context, userID string, t *todo.Tas
 	args := []any{id.String(), userID, t.Title, t.Description, t.IsCompleted, now}
 
 	var created *todo.Task
-	if s.db.MaxTasksPerUser <= 0 {
-		err = s.db.run(ctx, "create task", func(q querier) error {
-			var err error
+	err = s.db.run(ctx, "create task", userID, func(q *userConn) error {
+		var err error
+		if s.db.MaxTasksPerUser <= 0 {
 			created, err = scanTask(q.QueryRow(ctx, `
 				INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $6)
 				RETURNING `+taskColumns,
 				args...))
 			return err
-		})
-	} else {
-		err = s.db.runTx(ctx, "create task", func(tx pgx.Tx) error {
-			// Locking the owner's row serializes the user's creates, so the
-			// count the INSERT checks (taken after the lock, in a new
-			// statement) cannot miss a concurrent insert.
-			if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID); err != nil {
-				return err
-			}
-			var err error
-			created, err = scanTask(tx.QueryRow(ctx, `
-				INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at)
-				SELECT $1::uuid, $2::text, $3::text, $4::text, $5::boolean, $6::timestamptz, $6::timestamptz
-				WHERE (SELECT count(*) FROM tasks WHERE user_id = $2) < $7
-				RETURNING `+taskColumns,
-				append(args, s.db.MaxTasksPerUser)...))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return todo.Errorf(todo.ETASKQUOTA, "You have reached the limit of %d tasks; delete some to add more.", s.db.MaxTasksPerUser)
-			}
-			return err
-		})
-	}
+		}
+		// Locking the owner's row serializes the user's creates, so the
+		// count the INSERT checks (taken after the lock, in a new statement
+		// of the same batch and so of the same transaction) cannot miss a
+		// concurrent insert.
+		created, err = scanTask(q.then(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID).QueryRow(ctx, `
+			INSERT INTO tasks (id, user_id, title, description, is_completed, created_at, updated_at)
+			SELECT $1::uuid, $2::text, $3::text, $4::text, $5::boolean, $6::timestamptz, $6::timestamptz
+			WHERE (SELECT count(*) FROM tasks WHERE user_id = $2) < $7
+			RETURNING `+taskColumns,
+			append(args, s.db.MaxTasksPerUser)...))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return todo.Errorf(todo.ETASKQUOTA, "You have reached the limit of %d tasks; delete some to add more.", s.db.MaxTasksPerUser)
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func (s *TaskService) ReplaceTask(ctx context.Context, userID, id string, upd to
 		return nil, errTaskNotFound()
 	}
 	var t *todo.Task
-	err := s.db.run(ctx, "replace task", func(q querier) error {
+	err := s.db.run(ctx, "replace task", userID, func(q *userConn) error {
 		var err error
 		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx, `
 			UPDATE tasks
@@ -154,7 +155,7 @@ func (s *TaskService) ToggleTask(ctx context.Context, userID, id string) (*todo.
 		return nil, errTaskNotFound()
 	}
 	var t *todo.Task
-	err := s.db.run(ctx, "toggle task", func(q querier) error {
+	err := s.db.run(ctx, "toggle task", userID, func(q *userConn) error {
 		var err error
 		t, err = taskOrNotFound(scanTask(q.QueryRow(ctx, `
 			UPDATE tasks
@@ -174,7 +175,7 @@ func (s *TaskService) DeleteTask(ctx context.Context, userID, id string) error {
 	if !ok {
 		return errTaskNotFound()
 	}
-	return s.db.run(ctx, "delete task", func(q querier) error {
+	return s.db.run(ctx, "delete task", userID, func(q *userConn) error {
 		tag, err := q.Exec(ctx, `DELETE FROM tasks WHERE id = $1 AND user_id = $2`, taskID, userID)
 		if err != nil {
 			return err

@@ -39,7 +39,7 @@ func (s *UserService) CreateUser(ctx context.Context, u *todo.User) error {
 	}
 	now := s.db.now()
 	var created *todo.User
-	err = s.db.run(ctx, "create user", func(q querier) error {
+	err = s.db.run(ctx, "create user", "", func(q *userConn) error {
 		var err error
 		created, err = scanUser(q.QueryRow(ctx, `
 			INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
@@ -62,7 +62,7 @@ func (s *UserService) CreateUser(ctx context.Context, u *todo.User) error {
 // Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*todo.User, error) {
 	var u *todo.User
-	err := s.db.run(ctx, "find user", func(q querier) error {
+	err := s.db.read(ctx, "find user", "", func(q *userConn) error {
 		var err error
 		u, err = userOrNotFound(scanUser(q.QueryRow(ctx,
 			`SELECT `+userColumns+` FROM users WHERE id = $1`, id)))
@@ -76,7 +76,7 @@ func (s *UserService) FindUserByID(ctx context.Context, id string) (*todo.User, 
 // Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *UserService) FindUserByEmail(ctx context.Context, email string) (*todo.User, error) {
 	var u *todo.User
-	err := s.db.run(ctx, "find user by email", func(q querier) error {
+	err := s.db.read(ctx, "find user by email", "", func(q *userConn) error {
 		var err error
 		u, err = userOrNotFound(scanUser(q.QueryRow(ctx,
 			`SELECT `+userColumns+` FROM users WHERE email = $1`, email)))
@@ -95,7 +95,7 @@ func (s *UserService) EnsureUser(ctx context.Context, id todo.Identity) error {
 	email := storableClaim(todo.NormalizeEmail(id.Email))
 	name := storableClaim(id.Name)
 	now := s.db.now()
-	return s.db.run(ctx, "ensure user", func(q querier) error {
+	return s.db.run(ctx, "ensure user", "", func(q *userConn) error {
 		// One statement whether or not the row exists; it writes only when
 		// something changed, so the common request costs no row version.
 		const upsert = `

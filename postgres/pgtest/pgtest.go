@@ -9,6 +9,12 @@
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
+// UserURL is URL for a database owned by a new role that is neither a
+// superuser nor BYPASSRLS, so that row-level security applies as it does in
+// production. NewCluster gives a test a server of its own to stop and
+// start; NewPgBouncer puts PgBouncer in transaction mode in front of a
+// database.
+//
 // With neither available, tests are skipped with a loud message, or fail
 // when CI=true.
 package pgtest
