@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: run build test test-go deps lint bench fmt
+.PHONY: run build test deps lint bench bench-smoke bench-micro
 
 run:
 	$(GO) run ./cmd/todo-api
@@ -21,5 +21,20 @@ lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 
+# The load benchmark (issue 5): starts todo-api on fresh SQLite and
+# PostgreSQL databases and prints a Markdown report for the README. It
+# needs a PostgreSQL server (BENCH_DATABASE_URL, default the local one) in
+# which it creates and drops a database of its own. BENCH_FLAGS adds
+# options, e.g. BENCH_FLAGS='-engine sqlite -d 20s'; see
+# `go run ./cmd/todo-bench -h`.
 bench:
+	$(GO) run ./cmd/todo-bench $(BENCH_FLAGS)
+
+# The same in a few seconds with tiny sizes; fails on any error.
+bench-smoke:
+	$(GO) run ./cmd/todo-bench -smoke $(BENCH_FLAGS)
+
+# Go micro-benchmarks of the hot paths (token check, task encoding, store
+# calls), with allocations.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

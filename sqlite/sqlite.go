@@ -4,7 +4,9 @@
 // Writes go through one connection, so concurrent writers queue in Go rather
 // than fail with SQLITE_BUSY; reads use a separate pool of read-only
 // connections, which WAL lets run alongside the writer. Every acknowledged
-// write is fsynced (synchronous=FULL).
+// write is fsynced (synchronous=FULL) before its caller hears of it; writes
+// that queue together share one transaction and so one fsync (group
+// commit, see write.go).
 package sqlite
 
 import (
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +48,14 @@ type DB struct {
 	writer     *sql.DB
 	reader     *sql.DB
 	migrations *goose.Provider
+
+	readStmts  *stmtCache
+	writeStmts *stmtCache
+
+	writes     chan *writeOp // to the writer goroutine; unbuffered
+	closing    chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer goroutine has returned
+	closeOnce  sync.Once
 }
 
 // NewDB returns a DB for the file at path, which Open creates if missing.
@@ -113,6 +124,12 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open sqlite migrations: %w", err)
 	}
+
+	db.readStmts, db.writeStmts = newStmtCache(db.reader), newStmtCache(db.writer)
+	db.writes = make(chan *writeOp)
+	db.closing = make(chan struct{})
+	db.writerDone = make(chan struct{})
+	go db.writeLoop()
 	return nil
 }
 
@@ -124,14 +141,24 @@ func (db *DB) dsn(params url.Values) string {
 	return u.String()
 }
 
-// Close closes both pools. SQLite checkpoints the WAL into the file when
-// the last connection closes.
+// Close stops the writer goroutine, which first finishes the batch it is
+// running, and closes both pools. Writes still waiting fail. SQLite
+// checkpoints the WAL into the file when the last connection closes.
 func (db *DB) Close() error {
+	if db.closing != nil {
+		db.closeOnce.Do(func() { close(db.closing) })
+		<-db.writerDone
+	}
 	return db.closePools()
 }
 
 func (db *DB) closePools() error {
 	var errs []error
+	for _, c := range []*stmtCache{db.readStmts, db.writeStmts} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

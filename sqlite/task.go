@@ -38,8 +38,8 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 	if !ok {
 		return nil, errTaskNotFound()
 	}
-	task, err := queryTask(ctx, s.db.reader,
-		`SELECT `+taskColumns+` FROM tasks WHERE id = ? AND user_id = ?`, id, userID)
+	task, err := scanOneTask(s.db.query(ctx,
+		`SELECT `+taskColumns+` FROM tasks WHERE id = ? AND user_id = ?`, id, userID))
 	if err != nil {
 		return nil, wrapTaskError("find task", err)
 	}
@@ -50,7 +50,7 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 // (created_at desc, then id desc), and stops at fn's first error.
 // Errors: SERVICE_UNAVAILABLE, or whatever fn returns.
 func (s *TaskService) FindTasks(ctx context.Context, userID string, fn func(*todo.Task) error) error {
-	rows, err := s.db.reader.QueryContext(ctx,
+	rows, err := s.db.query(ctx,
 		`SELECT `+taskColumns+` FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
 	if err != nil {
 		return wrapError("find tasks", err)
@@ -83,24 +83,30 @@ func (s *TaskService) CreateTask(ctx context.Context, userID string, t *todo.Tas
 	args := []any{id.String(), userID, t.Title, t.Description, t.IsCompleted, now.UnixMicro(), now.UnixMicro()}
 	query := `INSERT INTO tasks (` + taskColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	if s.db.MaxTasksPerUser > 0 {
-		// The count and the insert are one statement on the one writer
-		// connection, so concurrent creates cannot both see room for one.
+		// The count and the insert are one statement run by the one
+		// writer, so concurrent creates cannot both see room for one.
 		query = `INSERT INTO tasks (` + taskColumns + `) SELECT ?, ?, ?, ?, ?, ?, ?
 			WHERE (SELECT count(*) FROM tasks WHERE user_id = ?) < ?`
 		args = append(args, userID, s.db.MaxTasksPerUser)
 	}
-	res, err := s.db.writer.ExecContext(ctx, query, args...)
-	if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
-		return fmt.Errorf("create task: user %q has no row (EnsureUser first): %w", userID, err)
-	} else if err != nil {
-		return wrapError("create task", err)
-	}
-	n, err := res.RowsAffected()
+	err = s.db.write(ctx, "create task", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.db.txExec(ctx, tx, query, args...)
+		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return fmt.Errorf("create task: user %q has no row (EnsureUser first): %w", userID, err)
+		} else if err != nil {
+			return wrapError("create task", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrapError("create task", err)
+		}
+		if n == 0 {
+			return todo.Errorf(todo.ETASKQUOTA, "You have reached the limit of %d tasks; delete some to add more.", s.db.MaxTasksPerUser)
+		}
+		return nil
+	})
 	if err != nil {
-		return wrapError("create task", err)
-	}
-	if n == 0 {
-		return todo.Errorf(todo.ETASKQUOTA, "You have reached the limit of %d tasks; delete some to add more.", s.db.MaxTasksPerUser)
+		return err
 	}
 	t.ID = id.String()
 	t.UserID = userID
@@ -117,13 +123,17 @@ func (s *TaskService) ReplaceTask(ctx context.Context, userID, id string, upd to
 	if !ok {
 		return nil, errTaskNotFound()
 	}
-	task, err := queryTask(ctx, s.db.writer,
-		`UPDATE tasks SET title = ?, description = ?, is_completed = coalesce(?, is_completed), updated_at = ?
-		WHERE id = ? AND user_id = ?
-		RETURNING `+taskColumns,
-		upd.Title, upd.Description, upd.IsCompleted, s.db.now().UnixMicro(), id, userID)
+	var task *todo.Task
+	err := s.db.write(ctx, "replace task", func(ctx context.Context, tx *sql.Tx) (err error) {
+		task, err = scanOneTask(s.db.txQuery(ctx, tx,
+			`UPDATE tasks SET title = ?, description = ?, is_completed = coalesce(?, is_completed), updated_at = ?
+			WHERE id = ? AND user_id = ?
+			RETURNING `+taskColumns,
+			upd.Title, upd.Description, upd.IsCompleted, s.db.now().UnixMicro(), id, userID))
+		return wrapTaskError("replace task", err)
+	})
 	if err != nil {
-		return nil, wrapTaskError("replace task", err)
+		return nil, err
 	}
 	return task, nil
 }
@@ -135,13 +145,17 @@ func (s *TaskService) ToggleTask(ctx context.Context, userID, id string) (*todo.
 	if !ok {
 		return nil, errTaskNotFound()
 	}
-	task, err := queryTask(ctx, s.db.writer,
-		`UPDATE tasks SET is_completed = NOT is_completed, updated_at = ?
-		WHERE id = ? AND user_id = ?
-		RETURNING `+taskColumns,
-		s.db.now().UnixMicro(), id, userID)
+	var task *todo.Task
+	err := s.db.write(ctx, "toggle task", func(ctx context.Context, tx *sql.Tx) (err error) {
+		task, err = scanOneTask(s.db.txQuery(ctx, tx,
+			`UPDATE tasks SET is_completed = NOT is_completed, updated_at = ?
+			WHERE id = ? AND user_id = ?
+			RETURNING `+taskColumns,
+			s.db.now().UnixMicro(), id, userID))
+		return wrapTaskError("toggle task", err)
+	})
 	if err != nil {
-		return nil, wrapTaskError("toggle task", err)
+		return nil, err
 	}
 	return task, nil
 }
@@ -153,26 +167,27 @@ func (s *TaskService) DeleteTask(ctx context.Context, userID, id string) error {
 	if !ok {
 		return errTaskNotFound()
 	}
-	res, err := s.db.writer.ExecContext(ctx, `DELETE FROM tasks WHERE id = ? AND user_id = ?`, id, userID)
-	if err != nil {
-		return wrapError("delete task", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrapError("delete task", err)
-	}
-	if n == 0 {
-		return errTaskNotFound()
-	}
-	return nil
+	return s.db.write(ctx, "delete task", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.db.txExec(ctx, tx, `DELETE FROM tasks WHERE id = ? AND user_id = ?`, id, userID)
+		if err != nil {
+			return wrapError("delete task", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrapError("delete task", err)
+		}
+		if n == 0 {
+			return errTaskNotFound()
+		}
+		return nil
+	})
 }
 
-// queryTask runs a statement that yields at most one task. It reads the
-// result to the end rather than stopping at the first row, so that for an
-// UPDATE ... RETURNING the implicit commit has happened, and its error been
-// seen, before the task is returned. No row is sql.ErrNoRows.
-func queryTask(ctx context.Context, db *sql.DB, query string, args ...any) (*todo.Task, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+// scanOneTask reads the result of a statement that yields at most one
+// task. It reads the result to the end rather than stopping at the first
+// row, so that an UPDATE ... RETURNING has run to completion, and its error
+// been seen, before the task is returned. No row is sql.ErrNoRows.
+func scanOneTask(rows *sql.Rows, err error) (*todo.Task, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +228,12 @@ func scanTask(rows *sql.Rows) (*todo.Task, error) {
 	return &task, nil
 }
 
-// wrapTaskError turns no row into TASK_NOT_FOUND and wraps anything else.
+// wrapTaskError turns no row into TASK_NOT_FOUND and wraps anything else;
+// nil stays nil.
 func wrapTaskError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return errTaskNotFound()
 	}

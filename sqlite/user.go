@@ -41,13 +41,19 @@ func (s *UserService) CreateUser(ctx context.Context, u *todo.User) error {
 	now := s.db.now()
 	// The unique index on email decides, so two registrations racing for
 	// one email cannot both succeed.
-	_, err = s.db.writer.ExecContext(ctx,
-		`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		id.String(), u.Email, u.Name, u.PasswordHash, now.UnixMicro(), now.UnixMicro())
-	if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
-		return todo.Errorf(todo.EEMAILTAKEN, "An account with this email already exists.")
-	} else if err != nil {
-		return wrapError("create user", err)
+	err = s.db.write(ctx, "create user", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.db.txExec(ctx, tx,
+			`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			id.String(), u.Email, u.Name, u.PasswordHash, now.UnixMicro(), now.UnixMicro())
+		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return todo.Errorf(todo.EEMAILTAKEN, "An account with this email already exists.")
+		} else if err != nil {
+			return wrapError("create user", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	u.ID = id.String()
 	u.CreatedAt = now
@@ -74,7 +80,11 @@ func (s *UserService) findUser(ctx context.Context, op, query string, arg string
 		email, name          sql.NullString
 		createdAt, updatedAt int64
 	)
-	err := s.db.reader.QueryRowContext(ctx, query, arg).Scan(&u.ID, &email, &name, &u.PasswordHash, &createdAt, &updatedAt)
+	stmt, err := s.db.readStmts.get(ctx, query)
+	if err != nil {
+		return nil, wrapError(op, err)
+	}
+	err = stmt.QueryRowContext(ctx, arg).Scan(&u.ID, &email, &name, &u.PasswordHash, &createdAt, &updatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUserNotFound()
 	} else if err != nil {
@@ -103,7 +113,11 @@ func (s *UserService) EnsureUser(ctx context.Context, id todo.Identity) error {
 	// Every authenticated request lands here; when the row is already up to
 	// date, a read on the reader pool spares the single writer.
 	var storedEmail, storedName sql.NullString
-	err := s.db.reader.QueryRowContext(ctx, `SELECT email, name FROM users WHERE id = ?`, id.UserID).Scan(&storedEmail, &storedName)
+	stmt, err := s.db.readStmts.get(ctx, `SELECT email, name FROM users WHERE id = ?`)
+	if err != nil {
+		return wrapError("ensure user", err)
+	}
+	err = stmt.QueryRowContext(ctx, id.UserID).Scan(&storedEmail, &storedName)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -112,21 +126,24 @@ func (s *UserService) EnsureUser(ctx context.Context, id todo.Identity) error {
 		return nil
 	}
 
-	err = s.upsertUser(ctx, id.UserID, email, id.Name)
-	if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE && email != "" {
-		// Another account owns the email: keep the row without it.
-		err = s.upsertUser(ctx, id.UserID, "", id.Name)
-	}
-	if err != nil {
-		return wrapError("ensure user", err)
-	}
-	return nil
+	return s.db.write(ctx, "ensure user", func(ctx context.Context, tx *sql.Tx) error {
+		err := s.upsertUser(ctx, tx, id.UserID, email, id.Name)
+		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE && email != "" {
+			// Another account owns the email: keep the row without it. The
+			// failed statement changed nothing, so the transaction goes on.
+			err = s.upsertUser(ctx, tx, id.UserID, "", id.Name)
+		}
+		if err != nil {
+			return wrapError("ensure user", err)
+		}
+		return nil
+	})
 }
 
 // upsertUser inserts the user or updates the claims it is given; "" is not given.
-func (s *UserService) upsertUser(ctx context.Context, userID, email, name string) error {
+func (s *UserService) upsertUser(ctx context.Context, tx *sql.Tx, userID, email, name string) error {
 	now := s.db.now().UnixMicro()
-	_, err := s.db.writer.ExecContext(ctx, `
+	_, err := s.db.txExec(ctx, tx, `
 		INSERT INTO users (id, email, name, created_at, updated_at)
 		VALUES (?, nullif(?, ''), nullif(?, ''), ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
