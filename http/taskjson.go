@@ -29,10 +29,40 @@ func appendTask(dst []byte, t *todo.Task) []byte {
 	} else {
 		dst = append(dst, `,"is_completed":false,"created_at":"`...)
 	}
-	dst = t.CreatedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = appendTime(dst, t.CreatedAt)
 	dst = append(dst, `","updated_at":"`...)
-	dst = t.UpdatedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = appendTime(dst, t.UpdatedAt)
 	return append(dst, `"}`...)
+}
+
+// appendTime appends t as time.RFC3339Nano does (trailing zeros of the
+// fraction trimmed). UTC times, which are all the stores return, take a
+// direct path: formatting was a tenth of a list request's CPU.
+func appendTime(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if t.Location() != time.UTC || year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, minute, second := t.Clock()
+	dst = append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+second/10), byte('0'+second%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }
 
 const hexDigits = "0123456789abcdef"

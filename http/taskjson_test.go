@@ -46,3 +46,34 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// appendTime must write exactly what time.RFC3339Nano gives.
+func TestAppendTime(t *testing.T) {
+	paris, _ := time.LoadLocation("Europe/Paris")
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 25, 19, 9, 18, 123456000, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 100, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 5000, paris),
+		time.Unix(1795634725, 650002000).UTC(),
+		{},
+	} {
+		if got, want := string(appendTime(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(1795634725), int64(650002000))
+	f.Add(int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		tm := time.Unix(sec, nsec).UTC()
+		if got, want := string(appendTime(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}

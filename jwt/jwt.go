@@ -85,6 +85,7 @@ type Service struct {
 	logger     *slog.Logger
 	methods    []string // the accepted algs
 	parser     *jwt.Parser
+	verified   *verifiedCache
 }
 
 // New returns a Service for cfg. When JWKSURL is set it fetches the key set
@@ -112,6 +113,7 @@ func newService(ctx context.Context, cfg Config, tm timing) (*Service, error) {
 		expiration: cfg.Expiration,
 		now:        cfg.Now,
 		logger:     cfg.Logger,
+		verified:   newVerifiedCache(10_000),
 	}
 	if s.expiration == 0 {
 		s.expiration = DefaultExpiration

@@ -62,8 +62,18 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (todo.Identity,
 	if len(token) > MaxTokenLength {
 		return todo.Identity{}, unauthorized(msgTooLarge)
 	}
+	now := s.now()
+	var keys *keySnapshot
+	if s.remote != nil {
+		// Taken before the check: a refresh during it makes the entry stale.
+		keys = s.remote.keys.Load()
+	}
+	if id, ok := s.verified.get(token, now, keys); ok {
+		return id, nil
+	}
 	var c tokenClaims
-	if t, err := s.parser.ParseWithClaims(token, &c, s.keyfunc(ctx)); err != nil {
+	t, err := s.parser.ParseWithClaims(token, &c, s.keyfunc(ctx))
+	if err != nil {
 		msg := rejection(err, &c)
 		if t != nil && t.Method != nil && !slices.Contains(s.methods, t.Method.Alg()) {
 			// golang-jwt reports an alg outside the list as a bad signature.
@@ -79,6 +89,11 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (todo.Identity,
 	if !ok {
 		return todo.Identity{}, unauthorized(msgSubject)
 	}
+	if _, hmac := t.Method.(*jwt.SigningMethodHMAC); hmac {
+		keys = nil
+	}
+	// exp is required, so it is set here.
+	s.verified.put(token, verifiedToken{id: id, expires: c.ExpiresAt.Add(Leeway), keys: keys})
 	return id, nil
 }
 

@@ -564,15 +564,27 @@ func TestSecretIsCopied(t *testing.T) {
 	MustVerify(t, s, token, "u")
 }
 
+// benchmarkVerify measures a token's first check (the signature: the
+// cache is emptied each time) and its repeated use (a cache hit).
 func benchmarkVerify(b *testing.B, s *Service, token string) {
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := s.VerifyToken(ctx, token); err != nil {
-			b.Fatal(err)
+	b.Run("first", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(s.verified.entries)
+			if _, err := s.VerifyToken(ctx, token); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.VerifyToken(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 func BenchmarkVerifyHS256(b *testing.B) {
@@ -585,4 +597,30 @@ func BenchmarkVerifyEdDSA(b *testing.B) {
 	srv := MustKeySetServer(b, ed.JWK(b))
 	s := MustService(b, Config{JWKSURL: srv.JWKSURL()}, fastTiming)
 	benchmarkVerify(b, s, ed.Sign(b, validClaims("user-1")))
+}
+
+// The verified-token cache must not change any answer: a cached token
+// still expires on time, and one whose key leaves the set stops working.
+func TestVerifiedCacheKeepsAnswers(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	s, err := New(context.Background(), Config{Secret: secret, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u", "exp": now.Add(time.Minute).Unix()}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.VerifyToken(context.Background(), token); err != nil {
+			t.Fatalf("use %d: %v", i, err)
+		}
+	}
+	now = now.Add(time.Minute + Leeway)
+	if _, err := s.VerifyToken(context.Background(), token); err == nil {
+		t.Errorf("cached token accepted after exp + leeway")
+	}
 }

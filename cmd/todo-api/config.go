@@ -45,6 +45,9 @@ type config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// PprofAddr, when set, serves net/http/pprof there (keep it on loopback).
+	PprofAddr string
 }
 
 // envWithDotEnv wraps getenv so that values from a .env file in the working
@@ -74,6 +77,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		Audiences: splitList(getenv("JWT_AUDIENCE")),
 		LogLevel:  strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")),
 		LogFormat: strings.ToLower(orDefault(getenv("LOG_FORMAT"), "json")),
+		PprofAddr: strings.TrimSpace(getenv("PPROF_ADDR")),
 	}
 	origins := getenv("CORS_ORIGINS")
 	if origins == "" {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -282,6 +283,10 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	fmt.Fprintf(stdout, "todo-api listening on %s (docs: http://%s/docs, database: %s %s)\n",
 		cfg.Addr, displayAddr(ln.Addr()), cfg.Engine, cfg.DBSource)
 
+	if cfg.PprofAddr != "" {
+		go servePprof(ctx, cfg.PprofAddr, logger)
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -299,6 +304,24 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// servePprof serves the profiler on its own listener, apart from the API,
+// for finding where time goes under load. Off unless PPROF_ADDR is set.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	logger.Warn("profiler listening; do not expose it", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("profiler", "error", err.Error())
+	}
 }
 
 // displayAddr is the address a person can open: localhost for wildcards.
