@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -75,6 +76,13 @@ func NormalizeEmail(email string) string {
 func ValidEmail(email string) bool {
 	if email == "" || len(email) > MaxEmailLength || checkText(email) != "" {
 		return false
+	}
+	// net/mail lets some through (C1 controls such as U+0083); an address
+	// is shown and compared, so it must be plain printable text.
+	for _, r := range email {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return false
+		}
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || addr.Name != "" {
