@@ -145,104 +145,80 @@ func writeTask(w http.ResponseWriter, status int, t *todo.Task) {
 	w.Write(*buf)
 }
 
-func (s *Server) handleTaskCreate(compat bool) http.Handler {
+// taskRoute is the shape of the routes that act on tasks: settle whose
+// tasks the request may touch, do the work, answer with the task (or only
+// a status when there is none), or with the error.
+func taskRoute(compat bool, act func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		userID, err := owner(r, compat)
 		if err != nil {
 			Error(w, r, err)
 			return
 		}
+		status, task, err := act(w, r, userID)
+		switch {
+		case err != nil:
+			Error(w, r, err)
+		case task == nil:
+			w.WriteHeader(status)
+		default:
+			writeTask(w, status, task)
+		}
+	})
+}
+
+func (s *Server) handleTaskCreate(compat bool) http.Handler {
+	return taskRoute(compat, func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error) {
 		body, err := decodeTask(r)
 		if err != nil {
-			Error(w, r, err)
-			return
+			return 0, nil, err
 		}
 		task := todo.Task{Title: *body.Title, Description: body.Description}
 		if body.IsCompleted != nil {
 			task.IsCompleted = *body.IsCompleted
 		}
 		if err := task.Validate(); err != nil {
-			Error(w, r, err)
-			return
+			return 0, nil, err
 		}
 		if err := s.cfg.Tasks.CreateTask(r.Context(), userID, &task); err != nil {
-			Error(w, r, err)
-			return
+			return 0, nil, err
 		}
 		w.Header().Set("Location", taskLocation(compat, userID, task.ID))
-		writeTask(w, http.StatusCreated, &task)
+		return http.StatusCreated, &task, nil
 	})
 }
 
 func (s *Server) handleTaskGet(compat bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, err := owner(r, compat)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
+	return taskRoute(compat, func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error) {
 		task, err := s.cfg.Tasks.FindTaskByID(r.Context(), userID, r.PathValue("id"))
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		writeTask(w, http.StatusOK, task)
+		return http.StatusOK, task, err
 	})
 }
 
 func (s *Server) handleTaskReplace(compat bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, err := owner(r, compat)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
+	return taskRoute(compat, func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error) {
 		body, err := decodeTask(r)
 		if err != nil {
-			Error(w, r, err)
-			return
+			return 0, nil, err
 		}
 		upd := todo.TaskUpdate{Title: *body.Title, Description: body.Description, IsCompleted: body.IsCompleted}
 		if err := upd.Validate(); err != nil {
-			Error(w, r, err)
-			return
+			return 0, nil, err
 		}
 		task, err := s.cfg.Tasks.ReplaceTask(r.Context(), userID, r.PathValue("id"), upd)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		writeTask(w, http.StatusOK, task)
+		return http.StatusOK, task, err
 	})
 }
 
 func (s *Server) handleTaskToggle(compat bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, err := owner(r, compat)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
+	return taskRoute(compat, func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error) {
 		task, err := s.cfg.Tasks.ToggleTask(r.Context(), userID, r.PathValue("id"))
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		writeTask(w, http.StatusOK, task)
+		return http.StatusOK, task, err
 	})
 }
 
 func (s *Server) handleTaskDelete(compat bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, err := owner(r, compat)
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		if err := s.cfg.Tasks.DeleteTask(r.Context(), userID, r.PathValue("id")); err != nil {
-			Error(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	return taskRoute(compat, func(w http.ResponseWriter, r *http.Request, userID string) (int, *todo.Task, error) {
+		return http.StatusNoContent, nil, s.cfg.Tasks.DeleteTask(r.Context(), userID, r.PathValue("id"))
 	})
 }
