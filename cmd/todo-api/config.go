@@ -48,6 +48,8 @@ type config struct {
 
 	// PprofAddr, when set, serves net/http/pprof there (keep it on loopback).
 	PprofAddr string
+	// MemoryLimitSet is true when GOMEMLIMIT is set (the runtime reads it).
+	MemoryLimitSet bool
 }
 
 // envWithDotEnv wraps getenv so that values from a .env file in the working
@@ -78,6 +80,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		LogLevel:  strings.ToLower(orDefault(getenv("LOG_LEVEL"), "info")),
 		LogFormat: strings.ToLower(orDefault(getenv("LOG_FORMAT"), "json")),
 		PprofAddr: strings.TrimSpace(getenv("PPROF_ADDR")),
+
+		MemoryLimitSet: getenv("GOMEMLIMIT") != "",
 	}
 	origins := getenv("CORS_ORIGINS")
 	if origins == "" {
