@@ -95,6 +95,19 @@ func (c *stmtCache) close() error {
 	return errors.Join(errs...)
 }
 
+// readSlot waits, in arrival order, until a reader connection is free, and
+// returns the function that frees the slot. database/sql hands a freed
+// connection to a random waiter, which under load leaves some reads
+// waiting far longer than others; blocked channel sends queue fairly.
+func (db *DB) readSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case db.readSlots <- struct{}{}:
+		return func() { <-db.readSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // query runs a read on the reader pool through a prepared statement.
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s, err := db.readStmts.get(ctx, query)

@@ -38,6 +38,11 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 	if !ok {
 		return nil, errTaskNotFound()
 	}
+	release, err := s.db.readSlot(ctx)
+	if err != nil {
+		return nil, wrapTaskError("find task", err)
+	}
+	defer release()
 	task, err := scanOneTask(s.db.query(ctx,
 		`SELECT `+taskColumns+` FROM tasks WHERE id = ? AND user_id = ?`, id, userID))
 	if err != nil {
@@ -50,6 +55,11 @@ func (s *TaskService) FindTaskByID(ctx context.Context, userID, id string) (*tod
 // (created_at desc, then id desc), and stops at fn's first error.
 // Errors: SERVICE_UNAVAILABLE, or whatever fn returns.
 func (s *TaskService) FindTasks(ctx context.Context, userID string, fn func(*todo.Task) error) error {
+	release, err := s.db.readSlot(ctx)
+	if err != nil {
+		return wrapError("find tasks", err)
+	}
+	defer release()
 	rows, err := s.db.query(ctx,
 		`SELECT `+taskColumns+` FROM tasks WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
 	if err != nil {
