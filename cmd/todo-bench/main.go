@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,11 +53,12 @@ type options struct {
 	tasksPerUser int
 	scenarios    []string
 	smoke        bool
-	scaleSizes   []int // tasks of the users whose list latency is measured
-	smallTable   int   // tasks in the table for the small user's first measurement
-	bigTable     int   // and for its second
-	conns        int   // keep-alive connections in the memory test
-	activeConns  int   // of which busy
+	cpuProfile   string // the generator's own CPU profile
+	scaleSizes   []int  // tasks of the users whose list latency is measured
+	smallTable   int    // tasks in the table for the small user's first measurement
+	bigTable     int    // and for its second
+	conns        int    // keep-alive connections in the memory test
+	activeConns  int    // of which busy
 	startupRuns  int
 	scaleSamples int
 	pgbench      string
@@ -84,6 +86,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.tasksPerUser, "tasks", 50, "tasks each user starts with")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
 	fs.BoolVar(&o.smoke, "smoke", false, "tiny sizes, a few seconds in all; exit non-zero on any error")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	fs.StringVar(&sizes, "scale-sizes", "10,100,1000,10000", "scale run: task counts of the users whose list latency is measured")
 	fs.IntVar(&o.smallTable, "small-table", 10_000, "scale run: tasks of other users in the table for the small user's first measurement")
 	fs.IntVar(&o.bigTable, "big-table", 1_000_000, "scale run: and for its second")
@@ -173,6 +176,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		// The generator shares the cores with the server: what it costs is
+		// what the server does not get.
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	tmp, err := os.MkdirTemp("", "todo-bench-")
 	if err != nil {
