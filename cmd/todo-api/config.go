@@ -32,6 +32,7 @@ type config struct {
 
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
+	ShutdownDelay     time.Duration
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	MaxBodyBytes      int64
@@ -108,6 +109,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	c.RequestTimeout = durationVar(getenv, "REQUEST_TIMEOUT", 10*time.Second, &errs)
 	c.ShutdownTimeout = durationVar(getenv, "SHUTDOWN_TIMEOUT", 20*time.Second, &errs)
+	if v := getenv("SHUTDOWN_DELAY"); v != "" && v != "0" {
+		c.ShutdownDelay = durationVar(getenv, "SHUTDOWN_DELAY", 0, &errs)
+	}
 	c.ReadHeaderTimeout = durationVar(getenv, "READ_HEADER_TIMEOUT", 5*time.Second, &errs)
 	c.ReadTimeout = durationVar(getenv, "READ_TIMEOUT", 30*time.Second, &errs)
 	c.MaxBodyBytes = int64(intVar(getenv, "MAX_BODY_BYTES", 1<<20, 1024, 1<<30, &errs))

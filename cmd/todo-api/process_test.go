@@ -205,3 +205,22 @@ func TestBinaryStartsWithZeroConfig(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
+
+// TestShutdownDelayDrains checks SIGTERM with SHUTDOWN_DELAY: /ready turns
+// 503 at once while task routes keep answering, then the process exits 0.
+func TestShutdownDelayDrains(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"SHUTDOWN_DELAY": "1s"}
+	p := startProcess(t, dir, env)
+	p.WaitReady(t)
+	token := processToken(t, dir, env, "drainer")
+	p.Signal(t, syscall.SIGTERM)
+	p.WaitStatus(t, "/ready", http.StatusServiceUnavailable, 900*time.Millisecond)
+	if status, body := call(t, "POST", p.Base+"/api/tasks", token, map[string]any{"title": "while draining"}); status != http.StatusCreated {
+		t.Errorf("create while draining: %d %v", status, body)
+	}
+	if err := p.Wait(t, 15*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+}

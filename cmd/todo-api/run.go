@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	// SQLite is local: a migration failure is fatal. PostgreSQL may be
 	// briefly unreachable (a restart, Neon waking up): serve 503s and keep
 	// trying rather than crash-looping.
-	var migrated atomic.Bool
+	var migrated, draining atomic.Bool
 	migrateCtx, cancelMigrate := context.WithCancel(ctx)
 	defer cancelMigrate()
 	if cfg.Engine == "sqlite" {
@@ -255,6 +255,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	handler := todohttp.NewServer(todohttp.Config{
 		Tasks: db.tasks, Users: db.users, Tokens: tokens, Issuer: issuer,
 		Ready: func(ctx context.Context) error {
+			if draining.Load() {
+				return todo.Errorf(todo.EUNAVAILABLE, "shutting down")
+			}
 			if !migrated.Load() {
 				return todo.Errorf(todo.EUNAVAILABLE, "migrations are not applied yet")
 			}
@@ -308,6 +311,14 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	}
 	// Finish what is in flight, then let the deferred closes run: the
 	// database closes only after the last request has answered.
+	// Behind a load balancer, /ready turns 503 first and the server keeps
+	// serving for SHUTDOWN_DELAY, so that no new request is sent to a
+	// listener that is about to close.
+	draining.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		logger.Info("draining before shutdown", "delay", cfg.ShutdownDelay.String())
+		time.Sleep(cfg.ShutdownDelay)
+	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
