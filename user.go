@@ -107,6 +107,11 @@ type UserService interface {
 	// password hash included, or NOT_FOUND.
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 
+	// UpdatePasswordHash replaces the account's password hash, as login
+	// does when the configured bcrypt cost has changed since it was made.
+	// Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
+	UpdatePasswordHash(ctx context.Context, id string, hash []byte) error
+
 	// EnsureUser creates the user a token names if it has no row yet, and
 	// updates its email and name when the token carries different ones.
 	// An email already used by another account is left out rather than

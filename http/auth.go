@@ -131,6 +131,16 @@ func (s *Server) handleLogin() http.Handler {
 			Error(w, r, invalid)
 			return
 		}
+		// A hash made at an older cost is re-made at the current one, so
+		// that raising BCRYPT_COST does not leave old accounts cheaper to
+		// test (and so telling them apart from unknown emails by timing).
+		if cost, err := bcrypt.Cost(hash); err == nil && cost != s.bcryptCost() {
+			if rehashed, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost()); err == nil {
+				if err := s.cfg.Users.UpdatePasswordHash(r.Context(), u.ID, rehashed); err != nil {
+					requestInfoFrom(r.Context()).logger().Warn("rehash password", "error", err.Error())
+				}
+			}
+		}
 		s.issue(w, r, http.StatusOK, u)
 	})
 }

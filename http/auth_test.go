@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,6 +13,8 @@ import (
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	todo "github.com/todo-api/todo-api"
+	todohttp "github.com/todo-api/todo-api/http"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestBearerTokens(t *testing.T) {
@@ -160,4 +163,28 @@ func TestTokenUserNeedsNoRegistration(t *testing.T) {
 			t.Errorf("me: %s", me.Body)
 		}
 	})
+}
+
+// Raising BCRYPT_COST re-hashes an account's password at its next login.
+func TestLoginRehashesAtNewCost(t *testing.T) {
+	t.Parallel()
+	ts := MustServe(t, "sqlite", func(c *todohttp.Config) { c.BcryptCost = 5 })
+	old, err := bcrypt.GenerateFromPassword([]byte("correct horse"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "old@example.com"
+	if err := ts.users.CreateUser(context.Background(), &todo.User{Email: &email, PasswordHash: old}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		wantStatus(t, ts.Do(t, request{Method: "POST", Path: "/api/auth/login", Body: map[string]any{"email": email, "password": "correct horse"}}), http.StatusOK)
+	}
+	u, err := ts.users.FindUserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost(u.PasswordHash); err != nil || cost != 5 {
+		t.Errorf("hash cost after login = %d (%v), want 5", cost, err)
+	}
 }

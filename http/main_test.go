@@ -43,6 +43,7 @@ var engines = []string{"sqlite", "postgres"}
 type testServer struct {
 	*httptest.Server
 	tokens *jwt.Service
+	users  todo.UserService
 	router routers.Router
 }
 
@@ -110,7 +111,7 @@ func mustServe(tb testing.TB, engine string, quota int, configure func(*todohttp
 	}
 	srv := httptest.NewServer(todohttp.NewServer(cfg))
 	tb.Cleanup(srv.Close)
-	return &testServer{Server: srv, tokens: tokens, router: mustRouter(tb)}
+	return &testServer{Server: srv, tokens: tokens, users: users, router: mustRouter(tb)}
 }
 
 func mustRouter(tb testing.TB) routers.Router {

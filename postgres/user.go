@@ -58,6 +58,21 @@ func (s *UserService) CreateUser(ctx context.Context, u *todo.User) error {
 	return nil
 }
 
+// UpdatePasswordHash replaces the account's password hash.
+// Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *UserService) UpdatePasswordHash(ctx context.Context, id string, hash []byte) error {
+	return s.db.run(ctx, "update password hash", "", func(q *userConn) error {
+		tag, err := q.Exec(ctx, `UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3`, hash, s.db.now(), id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return todo.Errorf(todo.ENOTFOUND, "User not found.")
+		}
+		return nil
+	})
+}
+
 // FindUserByID returns the account with that id.
 // Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*todo.User, error) {

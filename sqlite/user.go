@@ -61,6 +61,25 @@ func (s *UserService) CreateUser(ctx context.Context, u *todo.User) error {
 	return nil
 }
 
+// UpdatePasswordHash replaces the account's password hash.
+// Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
+func (s *UserService) UpdatePasswordHash(ctx context.Context, id string, hash []byte) error {
+	now := s.db.now()
+	return s.db.write(ctx, "update password hash", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.db.txExec(ctx, tx,
+			`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, now.UnixMicro(), id)
+		if err != nil {
+			return wrapError("update password hash", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrapError("update password hash", err)
+		} else if n == 0 {
+			return errUserNotFound()
+		}
+		return nil
+	})
+}
+
 // FindUserByID returns the account with that id.
 // Errors: NOT_FOUND, SERVICE_UNAVAILABLE.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*todo.User, error) {

@@ -78,6 +78,7 @@ func TestStore(t *testing.T, open Opener) {
 		t.Run("Create", s.testCreateUser)
 		t.Run("CreateEmailTaken", s.testCreateUserEmailTaken)
 		t.Run("FindNotFound", s.testFindUserNotFound)
+		t.Run("UpdatePasswordHash", s.testUpdatePasswordHash)
 		t.Run("EnsureNew", s.testEnsureUserNew)
 		t.Run("EnsureIdempotent", s.testEnsureUserIdempotent)
 		t.Run("EnsureUpdates", s.testEnsureUserUpdates)

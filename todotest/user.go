@@ -113,6 +113,29 @@ func (s *suite) testCreateUserEmailTaken(t *testing.T) {
 	}
 }
 
+func (s *suite) testUpdatePasswordHash(t *testing.T) {
+	t.Parallel()
+	st, clock := s.openStore(t)
+	alice := MustCreateUser(t, st.Users, todo.User{Email: ptr("alice@example.com"), PasswordHash: []byte("old hash")})
+	bob := MustCreateUser(t, st.Users, todo.User{Email: ptr("bob@example.com"), PasswordHash: []byte("bob's hash")})
+	clock.Add(time.Minute)
+	if err := st.Users.UpdatePasswordHash(context.Background(), alice.ID, []byte("new hash")); err != nil {
+		t.Fatalf("UpdatePasswordHash: %v", err)
+	}
+	got, err := st.Users.FindUserByEmail(context.Background(), "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.PasswordHash) != "new hash" || !got.CreatedAt.Equal(alice.CreatedAt) {
+		t.Errorf("after UpdatePasswordHash: hash %q, created_at %v; want new hash, created_at %v", got.PasswordHash, got.CreatedAt, alice.CreatedAt)
+	}
+	if other, err := st.Users.FindUserByEmail(context.Background(), "bob@example.com"); err != nil || string(other.PasswordHash) != "bob's hash" || other.ID != bob.ID {
+		t.Errorf("another account changed: %+v, %v", other, err)
+	}
+	err = st.Users.UpdatePasswordHash(context.Background(), "missing", []byte("x"))
+	checkCode(t, "UpdatePasswordHash(missing)", err, todo.ENOTFOUND)
+}
+
 func (s *suite) testFindUserNotFound(t *testing.T) {
 	t.Parallel()
 	st, _ := s.openStore(t)
