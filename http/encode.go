@@ -143,8 +143,6 @@ func jsonKind(kind string) string {
 		return "a boolean"
 	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
 		return "a number"
-	case kind == "ptr":
-		return "a value of the documented type"
 	}
 	return "a value of the documented type"
 }
