@@ -11,6 +11,26 @@ cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-5s}"
 filter="${1:-}"
 
+# fuzz_one runs one target. The go command sometimes ends a run with just
+# "context deadline exceeded" when -fuzztime runs out while it is still
+# minimizing a new interesting input: no failing input is written, nothing
+# was found. Such a run is repeated once; a real failure always writes
+# its input to testdata/fuzz and fails the script.
+fuzz_one() {
+	local pkg=$1 target=$2 out attempt
+	for attempt in 1 2; do
+		out=$(go test -run '^$' -fuzz "^${2}\$" -fuzztime "$fuzztime" "$pkg" 2>&1)
+		local status=$?
+		echo "$out"
+		[ "$status" -eq 0 ] && return 0
+		if grep -q "Failing input written" <<<"$out" || ! grep -q "context deadline exceeded" <<<"$out"; then
+			return 1
+		fi
+		echo "==> $target: the go command stopped while minimizing, with no failing input; running it again"
+	done
+	return 1
+}
+
 failed=()
 count=0
 # Targets are found, not listed, so that a new Fuzz function is run too.
@@ -20,7 +40,7 @@ while IFS= read -r file; do
 		[[ -n "$filter" && "$target" != *"$filter"* ]] && continue
 		count=$((count + 1))
 		echo "==> $pkg $target ($fuzztime)"
-		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; then
+		if ! fuzz_one "$pkg" "$target"; then
 			failed+=("$pkg $target")
 		fi
 	done
