@@ -69,8 +69,9 @@ func TestDefaultRateLimits(t *testing.T) {
 		}
 		return resp
 	})
-	if limited < 20 || retry == "" {
-		t.Errorf("150 task requests at once: %d limited (Retry-After %q), want at least 20 past the burst of 100", limited, retry)
+	// 150 - burst 100 - 20/s refill over up to 2 s of a loaded machine.
+	if limited < 10 || retry == "" {
+		t.Errorf("150 task requests at once: %d limited (Retry-After %q), want at least 10 past the burst of 100", limited, retry)
 	}
 }
 
