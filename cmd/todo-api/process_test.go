@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,19 +66,25 @@ type process struct {
 // WaitHealthy or WaitReady.
 func startProcess(tb testing.TB, dir string, env map[string]string, args ...string) *process {
 	tb.Helper()
-	if env["PORT"] == "" {
-		env["PORT"] = freePort(tb)
+	// PORT=0 unless the test chose one: the server binds a free port and
+	// says which, so parallel tests never race for one.
+	port := env["PORT"]
+	if port == "" {
+		port = "0"
 	}
-	if env["HOST"] == "" {
-		env["HOST"] = "127.0.0.1"
+	host := env["HOST"]
+	if host == "" {
+		host = "127.0.0.1"
 	}
 	cmd := exec.Command(mustBinary(tb), args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PORT=" + port, "HOST=" + host}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		if k != "PORT" && k != "HOST" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
-	p := &process{cmd: cmd, Base: "http://127.0.0.1:" + env["PORT"], Logs: &syncBuffer{}, Out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, Logs: &syncBuffer{}, Out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr, cmd.Stdout = p.Logs, p.Out
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -92,7 +99,30 @@ func startProcess(tb testing.TB, dir string, env map[string]string, args ...stri
 			tb.Logf("todo-api log:\n%s", tail(p.Logs.String(), 4000))
 		}
 	})
+	p.Base = waitListening(tb, p.Out, p.done)
 	return p
+}
+
+// listeningLine is how the server announces the address it bound.
+var listeningLine = regexp.MustCompile(`listening on (http://[^ ]+)`)
+
+// waitListening returns the base URL a server prints on stdout once it
+// listens, or "" when it exits first (the test's next wait reports why).
+func waitListening(tb testing.TB, out interface{ String() string }, done <-chan struct{}) string {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listeningLine.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-done:
+			return ""
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	tb.Fatalf("todo-api did not say where it listens within 20s; stdout: %q", out.String())
+	return ""
 }
 
 func tail(s string, n int) string {

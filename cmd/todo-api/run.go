@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -295,8 +296,11 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writ
 	}
 	logger.Info("todo-api started", "addr", ln.Addr().String(), "engine", cfg.Engine, "database", cfg.DBSource,
 		"hs256", secretSource, "jwks_url", cfg.JWKSURL, "built_in_accounts", issuer != nil)
-	fmt.Fprintf(stdout, "todo-api listening on %s (docs: http://%s/docs, database: %s %s)\n",
-		cfg.Addr, displayAddr(ln.Addr()), cfg.Engine, cfg.DBSource)
+	// The bound address, so that PORT=0 (any free port) is usable too.
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	bound := net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	fmt.Fprintf(stdout, "todo-api listening on http://%s (docs: http://%s/docs, database: %s %s)\n",
+		bound, displayAddr(ln.Addr()), cfg.Engine, cfg.DBSource)
 
 	if cfg.PprofAddr != "" {
 		go servePprof(ctx, cfg.PprofAddr, logger)

@@ -71,14 +71,27 @@ func (b *syncBuffer) String() string {
 func MustStart(tb testing.TB, e env) *instance {
 	tb.Helper()
 	if e["PORT"] == "" {
-		e["PORT"] = freePort(tb)
+		e["PORT"] = "0" // any free port; the server says which
 	}
 	if e["HOST"] == "" {
 		e["HOST"] = "127.0.0.1"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{base: "http://127.0.0.1:" + e["PORT"], stop: cancel, done: make(chan error, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	in := &instance{stop: cancel, done: make(chan error, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	go func() { in.done <- run(ctx, []string{"todo-api"}, e.get, strings.NewReader(""), in.stdout, in.stderr) }()
+	listenBy := time.Now().Add(20 * time.Second)
+	for !listeningLine.MatchString(in.stdout.String()) {
+		select {
+		case err := <-in.done:
+			tb.Fatalf("run exited early: %v\nstderr: %s", err, in.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(listenBy) {
+			cancel()
+			tb.Fatalf("run did not start listening\nstderr: %s", in.stderr)
+		}
+	}
+	in.base = listeningLine.FindStringSubmatch(in.stdout.String())[1]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(in.base + "/health")

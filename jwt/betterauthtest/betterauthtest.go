@@ -88,6 +88,14 @@ func unavailable(tb testing.TB, format string, args ...any) {
 // node_modules are missing.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
+	return start(tb, opts, 1)
+}
+
+// start is one attempt of Start. The fixture picks a free port, then
+// listens on it; a test running in parallel can take the port in between,
+// so an attempt that fails with EADDRINUSE on a port it chose is repeated.
+func start(tb testing.TB, opts Options, attempt int) *Server {
+	tb.Helper()
 	dir := opts.Dir
 	if dir == "" {
 		dir = fixtureDir()
@@ -167,6 +175,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	case url := <-ready:
 		return &Server{URL: url, Alg: opts.Alg}
 	case <-exited:
+		if opts.Port == "" && attempt < 3 && strings.Contains(stderr.String(), "EADDRINUSE") {
+			return start(tb, opts, attempt+1)
+		}
 		tb.Fatalf("better auth: server exited before it was ready: %s", stderr.String())
 	case <-time.After(startTimeout):
 		tb.Fatalf("better auth: server not ready after %s: %s", startTimeout, stderr.String())
