@@ -49,23 +49,29 @@ func TestConformance(t *testing.T) {
 // tables returns the names of the application's tables in the file.
 func tables(tb testing.TB, db *DB) []string {
 	tb.Helper()
-	rows, err := db.reader.Query(`SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' AND name != 'goose_db_version' ORDER BY name`)
+	return queryStrings(tb, db, `SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' AND name != 'goose_db_version' ORDER BY name`)
+}
+
+// queryStrings returns the one text column query selects, row by row.
+func queryStrings(tb testing.TB, db *DB, query string) []string {
+	tb.Helper()
+	rows, err := db.reader.Query(query)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer rows.Close()
-	var names []string
+	var out []string
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			tb.Fatal(err)
 		}
-		names = append(names, name)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		tb.Fatal(err)
 	}
-	return names
+	return out
 }
 
 // states returns "file: state" for every migration.

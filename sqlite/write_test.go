@@ -52,23 +52,7 @@ func insertUser(id string, fail error, txs chan<- *sql.Tx) func(context.Context,
 
 func userIDs(tb testing.TB, db *DB) []string {
 	tb.Helper()
-	rows, err := db.reader.Query(`SELECT id FROM users ORDER BY id`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			tb.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return ids
+	return queryStrings(tb, db, `SELECT id FROM users ORDER BY id`)
 }
 
 // TestWriteBatchIsolatesFailures checks that writes sharing a transaction
