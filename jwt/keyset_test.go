@@ -303,6 +303,9 @@ func TestKeySetCloseStopsRefreshing(t *testing.T) {
 	waitFor(t, 5*time.Second, "background refreshes", func() bool { return srv.hits.Load() >= 3 })
 	s.Close()
 	s.Close() // idempotent
+	// A fetch already on the wire at Close may reach the server a moment
+	// later; what must not happen is a new one (every 10 ms if the loop ran).
+	time.Sleep(50 * time.Millisecond)
 	after := srv.hits.Load()
 	time.Sleep(100 * time.Millisecond)
 	if got := srv.hits.Load(); got != after {
