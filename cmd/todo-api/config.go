@@ -46,6 +46,9 @@ type config struct {
 
 	LogLevel  string
 	LogFormat string
+	// LogFlushInterval is how long info lines may wait in memory before
+	// they are written; 0 writes each line at once.
+	LogFlushInterval time.Duration
 
 	// PprofAddr, when set, serves net/http/pprof there (keep it on loopback).
 	PprofAddr string
@@ -111,6 +114,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.ShutdownTimeout = durationVar(getenv, "SHUTDOWN_TIMEOUT", 20*time.Second, &errs)
 	if v := getenv("SHUTDOWN_DELAY"); v != "" && v != "0" {
 		c.ShutdownDelay = durationVar(getenv, "SHUTDOWN_DELAY", 0, &errs)
+	}
+	c.LogFlushInterval = 100 * time.Millisecond
+	if v := getenv("LOG_FLUSH_INTERVAL"); v == "0" {
+		c.LogFlushInterval = 0
+	} else {
+		c.LogFlushInterval = durationVar(getenv, "LOG_FLUSH_INTERVAL", c.LogFlushInterval, &errs)
 	}
 	c.ReadHeaderTimeout = durationVar(getenv, "READ_HEADER_TIMEOUT", 5*time.Second, &errs)
 	c.ReadTimeout = durationVar(getenv, "READ_TIMEOUT", 30*time.Second, &errs)

@@ -67,6 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	if cmd == "serve" && cfg.LogFlushInterval > 0 {
+		lw := newLogWriter(stderr, cfg.LogFlushInterval)
+		defer lw.Close()
+		stderr = lw
+	}
 	logger := newLogger(cfg, stderr)
 	switch cmd {
 	case "migrate":
@@ -81,10 +86,14 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if lw, ok := w.(*logWriter); ok {
+		h = flushOnWarn{h, lw}
+	}
+	return slog.New(h)
 }
 
 // store is what serve and migrate need of either engine.
