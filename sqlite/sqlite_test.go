@@ -106,13 +106,23 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("%s: migration states (-want +got):\n%s", step, diff)
 		}
 	}
-	up := []string{"tasks", "tasks_user_id_created_at_id_idx", "users"}
-	allApplied := []string{"00001_create_users.sql: applied", "00002_create_tasks.sql: applied", "00003_row_level_security.sql: applied"}
-	tablesOnly := []string{"00001_create_users.sql: applied", "00002_create_tasks.sql: applied", "00003_row_level_security.sql: pending"}
-	usersOnly := []string{"00001_create_users.sql: applied", "00002_create_tasks.sql: pending", "00003_row_level_security.sql: pending"}
-	nonePending := []string{"00001_create_users.sql: pending", "00002_create_tasks.sql: pending", "00003_row_level_security.sql: pending"}
+	files := []string{"00001_create_users.sql", "00002_create_tasks.sql", "00003_row_level_security.sql", "00004_cluster_tasks_by_user.sql"}
+	// applied(n) is the state list with the first n migrations applied.
+	applied := func(n int) []string {
+		var out []string
+		for i, f := range files {
+			state := "pending"
+			if i < n {
+				state = "applied"
+			}
+			out = append(out, f+": "+state)
+		}
+		return out
+	}
+	clustered := []string{"tasks", "users"} // the id index is sqlite_autoindex_…
+	rowid := []string{"tasks", "tasks_user_id_created_at_id_idx", "users"}
 
-	checkState("fresh", nil, nonePending)
+	checkState("fresh", nil, applied(0))
 	if err := db.Ready(ctx); todo.ErrorCode(err) != todo.EUNAVAILABLE {
 		t.Errorf("Ready before migrating: got %v, want %s", err, todo.EUNAVAILABLE)
 	}
@@ -121,7 +131,7 @@ func TestMigrations(t *testing.T) {
 		if err := db.Migrate(ctx); err != nil {
 			t.Fatalf("round %d: Migrate: %v", round, err)
 		}
-		checkState(fmt.Sprintf("round %d: up", round), up, allApplied)
+		checkState(fmt.Sprintf("round %d: up", round), clustered, applied(4))
 		if err := db.Ready(ctx); err != nil {
 			t.Errorf("round %d: Ready after migrating: %v", round, err)
 		}
@@ -131,24 +141,64 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("round %d: alice before creating her: got %v, want %s", round, err, todo.ENOTFOUND)
 		}
 		todotest.MustEnsureUser(t, users, "alice")
-		todotest.MustCreateTask(t, tasks, "alice", todo.Task{Title: "survives nothing"})
+		todotest.MustEnsureUser(t, users, "bob")
+		for i := range 3 {
+			todotest.MustCreateTask(t, tasks, "alice", todo.Task{Title: fmt.Sprintf("alice %d", i), Description: new("kept")})
+			todotest.MustCreateTask(t, tasks, "bob", todo.Task{Title: fmt.Sprintf("bob %d", i)})
+		}
+		toggled, err := tasks.ToggleTask(ctx, "alice", mustList(t, tasks, "alice")[1].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := map[string][]*todo.Task{"alice": mustList(t, tasks, "alice"), "bob": mustList(t, tasks, "bob")}
+		if !before["alice"][1].IsCompleted || before["alice"][1].ID != toggled.ID {
+			t.Fatalf("round %d: the toggled task is not where it was: %+v", round, before["alice"][1])
+		}
 
+		// 00004 moves every task between the two table layouts, both ways,
+		// and loses or changes nothing.
+		for _, step := range []string{"00004 down", "00004 up again"} {
+			if step == "00004 down" {
+				if err := db.MigrateDown(ctx); err != nil {
+					t.Fatalf("round %d: MigrateDown of 00004: %v", round, err)
+				}
+				checkState(fmt.Sprintf("round %d: %s", round, step), rowid, applied(3))
+			} else {
+				if err := db.Migrate(ctx); err != nil {
+					t.Fatalf("round %d: Migrate: %v", round, err)
+				}
+				checkState(fmt.Sprintf("round %d: %s", round, step), clustered, applied(4))
+			}
+			for user, want := range before {
+				if diff := cmp.Diff(want, mustList(t, tasks, user)); diff != "" {
+					t.Errorf("round %d: %s: %s's tasks (-before +after):\n%s", round, step, user, diff)
+				}
+			}
+			got, err := tasks.FindTaskByID(ctx, "alice", toggled.ID)
+			if err != nil || !cmp.Equal(got, before["alice"][1]) {
+				t.Errorf("round %d: %s: FindTaskByID: %+v, %v", round, step, got, err)
+			}
+		}
+
+		if err := db.MigrateDown(ctx); err != nil {
+			t.Fatalf("round %d: MigrateDown of 00004: %v", round, err)
+		}
 		// 00003 is PostgreSQL's row-level security: a no-op here.
 		if err := db.MigrateDown(ctx); err != nil {
 			t.Fatalf("round %d: MigrateDown of 00003: %v", round, err)
 		}
-		checkState(fmt.Sprintf("round %d: 00003 down", round), up, tablesOnly)
+		checkState(fmt.Sprintf("round %d: 00003 down", round), rowid, applied(2))
 		if err := db.MigrateDown(ctx); err != nil {
-			t.Fatalf("round %d: first MigrateDown: %v", round, err)
+			t.Fatalf("round %d: MigrateDown of 00002: %v", round, err)
 		}
-		checkState(fmt.Sprintf("round %d: one down", round), []string{"users"}, usersOnly)
+		checkState(fmt.Sprintf("round %d: one down", round), []string{"users"}, applied(1))
 		if err := db.Ready(ctx); todo.ErrorCode(err) != todo.EUNAVAILABLE {
 			t.Errorf("round %d: Ready with a migration pending: got %v, want %s", round, err, todo.EUNAVAILABLE)
 		}
 		if err := db.MigrateDown(ctx); err != nil {
-			t.Fatalf("round %d: second MigrateDown: %v", round, err)
+			t.Fatalf("round %d: MigrateDown of 00001: %v", round, err)
 		}
-		checkState(fmt.Sprintf("round %d: two down", round), nil, nonePending)
+		checkState(fmt.Sprintf("round %d: none", round), nil, applied(0))
 	}
 	if err := db.MigrateDown(ctx); err == nil {
 		t.Errorf("MigrateDown with nothing applied: got nil error")
@@ -160,7 +210,7 @@ func TestMigrations(t *testing.T) {
 	if err := db.MigrateReset(ctx); err != nil {
 		t.Fatalf("MigrateReset: %v", err)
 	}
-	checkState("reset", nil, nonePending)
+	checkState("reset", nil, applied(0))
 }
 
 func TestPragmas(t *testing.T) {
@@ -417,4 +467,17 @@ func writeUntilKilled(t *testing.T, path string) {
 		})
 	}
 	wg.Wait()
+}
+
+// mustList returns the user's tasks in list order.
+func mustList(tb testing.TB, tasks *TaskService, userID string) []*todo.Task {
+	tb.Helper()
+	var out []*todo.Task
+	if err := tasks.FindTasks(context.Background(), userID, func(t *todo.Task) error {
+		out = append(out, t)
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
