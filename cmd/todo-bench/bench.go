@@ -26,7 +26,7 @@ type bench struct {
 func (b *bench) run(ctx context.Context) error {
 	o := b.o
 	var errs []error
-	if o.runs("list") || o.runs("mixed") || o.runs("open") || o.runs("create") || o.runs("memory") {
+	if o.runs("list") || o.runs("mixed") || o.runs("bare") || o.runs("open") || o.runs("create") || o.runs("memory") {
 		errs = append(errs, b.withDatabase(ctx, "main", b.runMain))
 	}
 	if o.runs("scale") && ctx.Err() == nil {
@@ -107,9 +107,9 @@ func (b *bench) measure(srv *server, scenario string, load func() (*recorder, ti
 }
 
 // runMain runs the load phases on one database: list-only (with the
-// database's own ceiling), mixed closed loop, mixed open loop, creates,
-// then the memory test, and on PostgreSQL list-only and mixed again in the
-// pooler-safe exec mode.
+// database's own ceiling), mixed closed loop, the same two against the
+// bare-bones server, mixed open loop, creates, then the memory test, and on
+// PostgreSQL list-only and mixed again in the pooler-safe exec mode.
 func (b *bench) runMain(ctx context.Context, db *database) error {
 	o := b.o
 	srv, err := b.start(ctx, db)
@@ -135,7 +135,16 @@ func (b *bench) runMain(ctx context.Context, db *database) error {
 	if err != nil {
 		return err
 	}
-	if err := b.setup(srv, slices.Concat(listUsers, mixUsers), createUsers); err != nil {
+	// The mixed load grows each user's list (10 % creates, 2 % deletes), so
+	// the bare-bones server's mixed load gets users of its own that start
+	// where todo-api's did.
+	var bareMixUsers []*user
+	if o.runs("bare") {
+		if bareMixUsers, err = b.users(ctx, db, "bare-mix-", n); err != nil {
+			return err
+		}
+	}
+	if err := b.setup(srv, slices.Concat(listUsers, mixUsers, bareMixUsers), createUsers); err != nil {
 		return err
 	}
 
@@ -173,6 +182,11 @@ func (b *bench) runMain(ctx context.Context, db *database) error {
 		})
 		if rate == 0 {
 			rate = max(10, 0.6*p.rate())
+		}
+	}
+	if o.runs("bare") && ctx.Err() == nil {
+		if err := b.runBare(ctx, db, listUsers, bareMixUsers, listPhase); err != nil {
+			b.rep.failf("%s: bare-bones server: %v", b.engine, err)
 		}
 	}
 	if rate == 0 {
@@ -230,6 +244,37 @@ func (b *bench) runMain(ctx context.Context, db *database) error {
 			})
 		}
 	}
+	return nil
+}
+
+// runBare starts the bare-bones server on db, while todo-api idles, and
+// runs list-only and mixed closed loop against it: the baseline of the
+// report's comparison. The list users are those of todo-api's list-only
+// phase, whose tasks it did not change; it shares that phase's ceiling.
+func (b *bench) runBare(ctx context.Context, db *database, listUsers, mixUsers []*user, listPhase *phase) (err error) {
+	o := b.o
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// Only what the bare-bones server reads, none of -server-env (meant
+	// for todo-api): the baseline runs with Go's defaults.
+	srv, _, err := startProcess(ctx, "bare-bones server", b.dir, serverEnv(db.url), exe, bareServerCommand)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, b.stop(srv)) }()
+	p := b.measure(srv, "bare-bones: list-only", func() (*recorder, time.Duration) {
+		return closedLoop(ctx, srv.base, listUsers, listOnly, o.warmup, o.duration)
+	})
+	p.bare = true
+	if listPhase != nil {
+		p.ceiling = listPhase.ceiling
+	}
+	p = b.measure(srv, "bare-bones: mixed, closed loop", func() (*recorder, time.Duration) {
+		return closedLoop(ctx, srv.base, mixUsers, mixed, o.warmup, o.duration)
+	})
+	p.bare = true
 	return nil
 }
 

@@ -3,7 +3,8 @@
 // tasks through the API, drives it over real HTTP with keep-alive
 // connections, checks every response, and prints a Markdown report: per
 // endpoint throughput and latency, the server's CPU and peak memory, and the
-// database's own ceiling for the same query measured in the same run.
+// database's own ceiling for the same query measured in the same run, and
+// a bare-bones server's figures for the same loads on the same database.
 //
 //	go run ./cmd/todo-bench                      # the full set, both engines
 //	go run ./cmd/todo-bench -smoke               # a few seconds; exit 1 on any error
@@ -32,14 +33,24 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == bareServerCommand {
+		// The benchmark's baseline, started by the benchmark itself (bare.go).
+		if err := runBareServer(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "todo-bench bare-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "todo-bench:", err)
 		os.Exit(1)
 	}
 }
 
-// allScenarios are the scenarios in the order they run.
-var allScenarios = []string{"list", "mixed", "open", "create", "scale", "memory", "startup"}
+// allScenarios are the scenarios in the order they run. "bare" runs the
+// list-only and mixed loads again against a bare-bones server (bare.go) on
+// the same database: the baseline todo-api is compared with.
+var allScenarios = []string{"list", "mixed", "bare", "open", "create", "scale", "memory", "startup"}
 
 // options are the command line's settings.
 type options struct {

@@ -20,6 +20,7 @@ type phase struct {
 	peakRSS          int64
 	ceiling          *ceiling // the database alone, for list-only
 	note             string
+	bare             bool // measured on the bare-bones server, not todo-api
 }
 
 func (p *phase) rate() float64 {
@@ -142,6 +143,9 @@ func (r *report) write(w io.Writer) {
 	if len(o.serverEnv) > 0 {
 		fmt.Fprintf(w, "- Extra server settings: `%s`.\n", strings.Join(o.serverEnv, " "))
 	}
+	if o.runs("bare") {
+		fmt.Fprintf(w, "- \"bare-bones\" rows: the same loads against a plain server on the same database, run while todo-api idles (`todo-bench %s`: standard mux, jwt/v5 per request, pgxpool defaults or database/sql SQLite, encoding/json, no middleware).\n", bareServerCommand)
+	}
 	fmt.Fprintf(w, "- Every response is checked (status, shape, owner, exactly the tasks the user has); a failed check counts as an error, not as a request.\n\n")
 
 	if len(r.phases) > 0 {
@@ -185,6 +189,8 @@ func (r *report) write(w io.Writer) {
 		if len(notes) > 0 {
 			fmt.Fprintf(w, "%s\n\n", strings.Join(notes, " "))
 		}
+
+		r.writeBare(w)
 
 		fmt.Fprintln(w, "### The database's own ceiling for the list query (same run, same users)")
 		fmt.Fprintln(w)
@@ -266,6 +272,48 @@ func (r *report) write(w io.Writer) {
 	}
 }
 
+// writeBare compares todo-api with the bare-bones server: the same load on
+// the same database in the same run, so a slow machine slows both.
+func (r *report) writeBare(w io.Writer) {
+	find := func(engine, scenario string) *phase {
+		for _, p := range r.phases {
+			if p.engine == engine && p.scenario == scenario {
+				return p
+			}
+		}
+		return nil
+	}
+	var rows []string
+	for _, engine := range r.o.engines {
+		for _, load := range []string{"list-only", "mixed, closed loop"} {
+			api, bare := find(engine, load), find(engine, "bare-bones: "+load)
+			if api == nil || bare == nil || bare.rate() == 0 {
+				continue
+			}
+			apiP99, bareP99 := summarize(api.rec.all()).p99, summarize(bare.rec.all()).p99
+			p99Ratio := "–"
+			if bareP99 > 0 {
+				p99Ratio = fmt.Sprintf("%.2f", float64(apiP99)/float64(bareP99))
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s | %.0f | %.0f | **%.2f** | %s | %s | **%s** |",
+				engine, load, api.rate(), bare.rate(), api.rate()/bare.rate(), ms(apiP99), ms(bareP99), p99Ratio))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### todo-api vs the bare-bones server (same run)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| engine | load | todo-api req/s | bare-bones req/s | req/s ratio | todo-api p99 ms | bare-bones p99 ms | p99 ratio |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+	for _, row := range rows {
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Ratios are todo-api's figure over the bare-bones server's: above 1 is more req/s, or a longer p99, than the baseline.")
+	fmt.Fprintln(w)
+}
+
 func msList(ds []time.Duration) string {
 	var parts []string
 	for _, d := range ds {
@@ -306,7 +354,7 @@ func (r *report) writeTargets(w io.Writer) {
 		}
 	}
 	for _, p := range r.phases {
-		if p.ceiling != nil && p.engine == "postgres" {
+		if p.ceiling != nil && p.engine == "postgres" && !p.bare {
 			ratio := p.rate() / p.ceiling.qps
 			rows = append(rows, row{fmt.Sprintf("%s %s: ≥ 0.30 of pgbench", p.engine, p.scenario), fmt.Sprintf("%.2f: %s", ratio, check(ratio >= 0.30))})
 		}

@@ -51,8 +51,9 @@ func serverEnv(databaseURL string, extra ...string) []string {
 	return append(env, extra...)
 }
 
-// server is a running todo-api process.
+// server is a running server process: todo-api, or the bare-bones one.
 type server struct {
+	name    string // for messages
 	cmd     *exec.Cmd
 	base    string // http://127.0.0.1:PORT
 	logPath string
@@ -67,6 +68,13 @@ type server struct {
 // waits until /ready answers 200. It returns the time from starting the
 // process to that answer.
 func startServer(ctx context.Context, bin, dir string, env []string) (*server, time.Duration, error) {
+	return startProcess(ctx, "todo-api", dir, env, bin, "serve")
+}
+
+// startProcess starts bin with args as startServer does: on $HOST:$PORT
+// with a free port, its output in a log file in dir, ready when /ready
+// answers 200.
+func startProcess(ctx context.Context, name, dir string, env []string, bin string, args ...string) (*server, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -77,12 +85,12 @@ func startServer(ctx context.Context, bin, dir string, env []string) (*server, t
 		return nil, 0, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(env, "HOST=127.0.0.1", "PORT="+strconv.Itoa(port))
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	s := &server{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: logPath, exited: make(chan struct{})}
+	s := &server{name: name, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: logPath, exited: make(chan struct{})}
 
 	ready := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	start := time.Now()
@@ -105,7 +113,7 @@ func startServer(ctx context.Context, bin, dir string, env []string) (*server, t
 		}
 		select {
 		case <-s.exited:
-			return nil, 0, fmt.Errorf("todo-api exited before it was ready (%v); its log:\n%s", s.waitErr, s.logTail())
+			return nil, 0, fmt.Errorf("%s exited before it was ready (%v); its log:\n%s", name, s.waitErr, s.logTail())
 		case <-ctx.Done():
 			s.stop()
 			return nil, 0, ctx.Err()
@@ -113,7 +121,7 @@ func startServer(ctx context.Context, bin, dir string, env []string) (*server, t
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, 0, fmt.Errorf("todo-api not ready after 60s; its log:\n%s", s.logTail())
+			return nil, 0, fmt.Errorf("%s not ready after 60s; its log:\n%s", name, s.logTail())
 		}
 	}
 }
@@ -126,14 +134,14 @@ func (s *server) stop() error {
 	case <-time.After(30 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.exited
-		return errors.New("todo-api did not stop within 30s of SIGTERM; killed")
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", s.name)
 	}
 	var exit *exec.ExitError
 	if s.waitErr != nil && !errors.As(s.waitErr, &exit) {
 		return s.waitErr
 	}
 	if s.waitErr != nil {
-		return fmt.Errorf("todo-api exited with %v; its log:\n%s", s.waitErr, s.logTail())
+		return fmt.Errorf("%s exited with %v; its log:\n%s", s.name, s.waitErr, s.logTail())
 	}
 	return nil
 }
