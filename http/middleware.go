@@ -79,7 +79,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				panic(v)
 			}
 			s.logger.LogAttrs(r.Context(), slog.LevelError, "panic",
-				slog.String("request_id", w.Header().Get("X-Request-ID")),
+				slog.String("request_id", w.Header().Get("X-Request-Id")),
 				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			Error(w, r, fmt.Errorf("panic: %v", v))
 		}()
@@ -93,11 +93,11 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()["X-Request-Id"] = []string{id} // the canonical key: no copy of it per request
 		info := &requestInfo{id: id, base: s.logger}
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestInfoKey{}, info), s.cfg.RequestTimeout)
 		defer cancel()
@@ -158,19 +158,42 @@ func newRequestID() string {
 func (s *Server) secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Resource-Policy", "same-site")
+		headers := apiHeaders
 		if strings.HasPrefix(r.URL.Path, "/docs") {
-			h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
-		} else {
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-			h.Set("Cache-Control", "no-store")
+			headers = docsHeaders
+		}
+		for _, kv := range headers {
+			h[kv.key] = kv.value
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// constHeader is a header whose value never changes, set by assigning a
+// slice made once: Header().Set makes a new one on every call, seven times
+// per response. Keys are in canonical form, as Set would make them; the
+// shared slices are never written to (Set replaces, Add appends to a copy).
+type constHeader struct {
+	key   string
+	value []string
+}
+
+var (
+	commonHeaders = []constHeader{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"Cross-Origin-Resource-Policy", []string{"same-site"}},
+	}
+	apiHeaders = append(commonHeaders[:len(commonHeaders):len(commonHeaders)],
+		constHeader{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+		constHeader{"Cache-Control", []string{"no-store"}},
+	)
+	docsHeaders = append(commonHeaders[:len(commonHeaders):len(commonHeaders)],
+		constHeader{"Content-Security-Policy", []string{"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"}},
+	)
+	jsonContentType = []string{"application/json"}
+)
 
 // limitBody refuses bodies over the limit up front when Content-Length
 // says so, and caps the reader for bodies that do not say.

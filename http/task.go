@@ -97,7 +97,7 @@ func (l *taskListWriter) add(t *todo.Task) error {
 	l.count++
 	if len(*l.buf) >= listFlushSize {
 		if !l.started {
-			l.w.Header().Set("Content-Type", "application/json")
+			l.w.Header()["Content-Type"] = jsonContentType
 			l.w.WriteHeader(http.StatusOK)
 			l.started = true
 		}
@@ -118,7 +118,7 @@ func (l *taskListWriter) finish() {
 	*l.buf = strconv.AppendInt(*l.buf, int64(l.count), 10)
 	*l.buf = append(*l.buf, "}\n"...)
 	if !l.started {
-		l.w.Header().Set("Content-Type", "application/json")
+		l.w.Header()["Content-Type"] = jsonContentType
 		l.w.Header().Set("Content-Length", strconv.Itoa(len(*l.buf)))
 		l.w.WriteHeader(http.StatusOK)
 	}
