@@ -2,17 +2,16 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // endpoint is one kind of request the benchmark sends.
@@ -58,129 +57,181 @@ func pickMixed(r *rand.Rand) endpoint {
 // Only one goroutine at a time uses a user, so what it knows is exact and
 // every response can be checked against it.
 type user struct {
-	id        string
-	auth      string // "Bearer …"
-	tasks     []string
-	index     map[string]int  // task id → position in tasks
-	completed map[string]bool // task id → is_completed
-	titles    map[string]string
-	seq       int
+	id    string
+	auth  string   // "Bearer …"
+	tasks []string // task ids; known[i] is what u knows of tasks[i]
+	known []known
+	index map[taskKey]int32 // task id → position in tasks
+	// plainID: the id is written in JSON as it is, so the list check can
+	// compare raw bytes with it.
+	plainID bool
+	order   []int32  // scratch: positions in the order of a list response
+	spare   []known  // scratch for reorder
+	spareID []string // scratch for reorder
+	seq     int
+}
+
+// taskKey is a task id as a map key. An array, unlike a string, is held in
+// the map itself: looking up ids does not chase pointers to strings
+// scattered over the heap (which showed as cache misses in memeqbody).
+type taskKey [36]byte
+
+// titleInline is the longest title kept inside known.
+const titleInline = 24
+
+// known is what a user knows of one of its tasks. The id, and the title
+// when short, are held in the struct so that checking a list reads the
+// user's tasks from one block of memory, in the list's order.
+type known struct {
+	id        taskKey
+	completed bool
+	plain     bool // the title is written in JSON as it is
+	inline    bool // and held in head
+	head      [titleInline]byte
+	title     string
+	// The task's times as the last list gave them: the next list mostly
+	// repeats them, and comparing bytes is cheaper than parsing them.
+	created, updated timeMemo
+}
+
+func (k *known) setTitle(title string) {
+	k.title, k.plain = title, isPlain(title)
+	k.inline = k.plain && len(title) <= titleInline
+	if k.inline {
+		copy(k.head[:], title)
+	}
+}
+
+// isPlain reports whether s can stand as it is between the quotes of a
+// JSON string: no quote, backslash or control character. Then the bytes of
+// s followed by a quote are that string and nothing else.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func newUser(id, token string) *user {
-	return &user{id: id, auth: "Bearer " + token, index: map[string]int{}, completed: map[string]bool{}, titles: map[string]string{}}
+	return &user{id: id, auth: "Bearer " + token, index: map[taskKey]int32{}, plainID: isPlain(id)}
 }
 
+// add records a task of u. Task ids are UUIDs: the API hands them out and
+// the benchmark checks them before it records them.
 func (u *user) add(id, title string, completed bool) {
-	u.index[id] = len(u.tasks)
+	if !isUUID([]byte(id)) {
+		panic(fmt.Sprintf("task id %q is not a UUID", id))
+	}
+	k := known{id: keyOf(id), completed: completed}
+	k.setTitle(title)
+	u.index[k.id] = int32(len(u.tasks))
 	u.tasks = append(u.tasks, id)
-	u.completed[id] = completed
-	u.titles[id] = title
+	u.known = append(u.known, k)
+}
+
+// find returns the position of the task with this id, or -1 if the task is
+// not u's. Lists come in the order of the last one, mostly: guess is where
+// the id probably is, and costs no map lookup when right.
+func (u *user) find(id []byte, guess int) int {
+	if len(id) != len(taskKey{}) {
+		return -1
+	}
+	if 0 <= guess && guess < len(u.known) && string(u.known[guess].id[:]) == string(id) {
+		return guess
+	}
+	i, ok := u.index[taskKey(id)]
+	if !ok {
+		return -1
+	}
+	return int(i)
+}
+
+// lookup returns what u knows of the task with this id, or nil if the
+// task is not u's.
+func (u *user) lookup(id []byte) *known {
+	if i := u.find(id, -1); i >= 0 {
+		return &u.known[i]
+	}
+	return nil
 }
 
 func (u *user) remove(id string) {
-	i := u.index[id]
-	last := u.tasks[len(u.tasks)-1]
-	u.tasks[i] = last
-	u.index[last] = i
-	u.tasks = u.tasks[:len(u.tasks)-1]
-	delete(u.index, id)
-	delete(u.completed, id)
-	delete(u.titles, id)
+	i := u.index[keyOf(id)]
+	last := len(u.tasks) - 1
+	u.tasks[i], u.known[i] = u.tasks[last], u.known[last]
+	u.index[u.known[i].id] = i
+	u.tasks, u.known = u.tasks[:last], u.known[:last]
+	delete(u.index, keyOf(id))
 }
 
-// taskJSON is a task as the API returns it.
-type taskJSON struct {
-	ID          *string `json:"id"`
-	UserID      *string `json:"user_id"`
-	Title       *string `json:"title"`
-	Description *string `json:"description"`
-	IsCompleted *bool   `json:"is_completed"`
-	CreatedAt   *string `json:"created_at"`
-	UpdatedAt   *string `json:"updated_at"`
+// reorder puts u's tasks in the order of u.order, the positions of all of
+// them as a list response gave them, so that the next list finds each task
+// where it looks first.
+func (u *user) reorder() {
+	known, ids := append(u.spare[:0], u.known...), append(u.spareID[:0], u.tasks...)
+	for i, pos := range u.order {
+		u.known[i], u.tasks[i] = known[pos], ids[pos]
+		u.index[u.known[i].id] = int32(i)
+	}
+	u.spare, u.spareID = known, ids
 }
 
-// task is a checked taskJSON.
-type task struct {
-	ID, UserID, Title string
-	Description       *string
-	IsCompleted       bool
-	CreatedAt         time.Time
+func keyOf(id string) (k taskKey) {
+	copy(k[:], id)
+	return k
 }
 
-// check reports whether t has the contract's shape and belongs to userID.
-func (t *taskJSON) check(userID string) (task, error) {
-	var out task
-	if t.ID == nil || t.UserID == nil || t.Title == nil || t.IsCompleted == nil || t.CreatedAt == nil || t.UpdatedAt == nil {
-		return out, errors.New("task lacks a field")
-	}
-	if len(*t.ID) != 36 {
-		return out, fmt.Errorf("task id %q is not a UUID", *t.ID)
-	}
-	if _, err := uuid.Parse(*t.ID); err != nil {
-		return out, fmt.Errorf("task id %q is not a UUID", *t.ID)
-	}
-	if *t.UserID != userID {
-		return out, fmt.Errorf("task %s of user %q in a response to user %q", *t.ID, *t.UserID, userID)
-	}
-	created, err := time.Parse(time.RFC3339Nano, *t.CreatedAt)
-	if err != nil {
-		return out, fmt.Errorf("created_at %q: %v", *t.CreatedAt, err)
-	}
-	if _, err := time.Parse(time.RFC3339Nano, *t.UpdatedAt); err != nil {
-		return out, fmt.Errorf("updated_at %q: %v", *t.UpdatedAt, err)
-	}
-	return task{ID: *t.ID, UserID: *t.UserID, Title: *t.Title, Description: t.Description, IsCompleted: *t.IsCompleted, CreatedAt: created}, nil
+// request is one request the benchmark sends.
+type request struct {
+	method, path, auth string
+	body               []byte // JSON, or nil
+}
+
+// response is what the checks need of a response besides its body.
+type response struct {
+	StatusCode int // named as in net/http
+	location   string
+}
+
+// roundTripper carries a client's requests: a keep-alive connection to the
+// server (line), or, in the Go benchmarks, the handler itself in process.
+// It returns the whole body, which it may reuse at the next request.
+type roundTripper interface {
+	roundTrip(req *request) (response, []byte, error)
 }
 
 // client sends the benchmark's requests and checks the answers. One client
-// per goroutine: it reuses its buffers.
+// per goroutine: it reuses its buffers and its connection.
 type client struct {
-	http *http.Client
-	base string
-	body bytes.Buffer
+	rt   roundTripper
+	req  request
+	body payload // the last response's body
+	f    taskFields
 }
 
-// newTransport returns keep-alive transport tuned for conns connections
-// to one host.
-func newTransport(conns int) *http.Transport {
-	return &http.Transport{
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
+// payload is a response body, valid until the next request; Len and Bytes
+// as a bytes.Buffer has them.
+type payload []byte
+
+func (p payload) Len() int      { return len(p) }
+func (p payload) Bytes() []byte { return p }
+
+func newClient(t *transport, base string) *client {
+	return &client{rt: t.line(base)}
 }
 
 // send performs one request and reads the whole response into c.body.
-func (c *client) send(method, path, auth string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", auth)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	c.body.Reset()
-	if _, err := c.body.ReadFrom(resp.Body); err != nil {
-		return nil, err
-	}
-	return resp, nil
+func (c *client) send(method, path, auth string, body []byte) (response, error) {
+	c.req = request{method: method, path: path, auth: auth, body: body}
+	resp, b, err := c.rt.roundTrip(&c.req)
+	c.body = b
+	return resp, err
 }
 
 // statusError describes an unexpected status with the start of the body.
-func (c *client) statusError(resp *http.Response, want int) error {
+func (c *client) statusError(resp response, want int) error {
 	b := c.body.Bytes()
 	if len(b) > 300 {
 		b = b[:300]
@@ -196,8 +247,10 @@ func (c *client) do(ep endpoint, u *user, r *rand.Rand) (time.Time, error) {
 		ep = epCreate
 	}
 	var id string
+	var k *known
 	if len(u.tasks) > 0 {
-		id = u.tasks[r.IntN(len(u.tasks))]
+		i := r.IntN(len(u.tasks))
+		id, k = u.tasks[i], &u.known[i]
 	}
 	switch ep {
 	case epList:
@@ -208,8 +261,14 @@ func (c *client) do(ep endpoint, u *user, r *rand.Rand) (time.Time, error) {
 		if err != nil {
 			return done, err
 		}
-		_, err = c.checkTask(resp, http.StatusOK, u, id)
-		return done, err
+		t, err := c.checkTask(resp, http.StatusOK, u, id)
+		if err != nil {
+			return done, err
+		}
+		if t.completed != k.completed || string(t.title) != k.title {
+			return done, fmt.Errorf("task %s: got %q/%v, want %q/%v", id, t.title, t.completed, k.title, k.completed)
+		}
+		return done, nil
 	case epCreate:
 		return c.create(u, r)
 	case epToggle:
@@ -222,10 +281,13 @@ func (c *client) do(ep endpoint, u *user, r *rand.Rand) (time.Time, error) {
 		if err != nil {
 			return done, err
 		}
-		if t.IsCompleted == u.completed[id] {
-			return done, fmt.Errorf("toggle of %s: is_completed stayed %v", id, t.IsCompleted)
+		if t.completed == k.completed {
+			return done, fmt.Errorf("toggle of %s: is_completed stayed %v", id, t.completed)
 		}
-		u.completed[id] = t.IsCompleted
+		if string(t.title) != k.title {
+			return done, fmt.Errorf("toggle of %s: title %q, want %q", id, t.title, k.title)
+		}
+		k.completed = t.completed
 		return done, nil
 	case epUpdate:
 		u.seq++
@@ -241,10 +303,11 @@ func (c *client) do(ep endpoint, u *user, r *rand.Rand) (time.Time, error) {
 		if err != nil {
 			return done, err
 		}
-		if t.Title != title || t.Description != nil || t.IsCompleted != completed {
-			return done, fmt.Errorf("update of %s: got %q/%v/%v, want %q/null/%v", id, t.Title, t.Description, t.IsCompleted, title, completed)
+		if string(t.title) != title || !t.descriptionNull || t.completed != completed {
+			return done, fmt.Errorf("update of %s: got %q/%q/%v, want %q/null/%v", id, t.title, t.description, t.completed, title, completed)
 		}
-		u.completed[id], u.titles[id] = completed, title
+		k.completed = completed
+		k.setTitle(title)
 		return done, nil
 	case epDelete:
 		resp, err := c.send(http.MethodDelete, "/api/tasks/"+id, u.auth, nil)
@@ -281,16 +344,17 @@ func (c *client) create(u *user, r *rand.Rand) (time.Time, error) {
 	if err != nil {
 		return done, err
 	}
-	if t.Title != title || t.IsCompleted {
-		return done, fmt.Errorf("create: got title %q completed %v, want %q false", t.Title, t.IsCompleted, title)
+	if string(t.title) != title || t.completed {
+		return done, fmt.Errorf("create: got title %q completed %v, want %q false", t.title, t.completed, title)
 	}
-	if loc := resp.Header.Get("Location"); loc != "/api/tasks/"+t.ID {
-		return done, fmt.Errorf("create: Location %q, want /api/tasks/%s", loc, t.ID)
+	id := string(t.id)
+	if resp.location != "/api/tasks/"+id {
+		return done, fmt.Errorf("create: Location %q, want /api/tasks/%s", resp.location, id)
 	}
-	if _, dup := u.index[t.ID]; dup {
-		return done, fmt.Errorf("create: id %s handed out twice", t.ID)
+	if u.lookup(t.id) != nil {
+		return done, fmt.Errorf("create: id %s handed out twice", id)
 	}
-	u.add(t.ID, t.Title, t.IsCompleted)
+	u.add(id, title, false)
 	return done, nil
 }
 
@@ -308,25 +372,26 @@ func (c *client) list(u *user) (time.Time, error) {
 	return done, checkList(c.body.Bytes(), u)
 }
 
-// checkTask checks a single-task response: the status, the shape, the
-// owner, and the id when one is expected.
-func (c *client) checkTask(resp *http.Response, status int, u *user, id string) (task, error) {
+// checkTask checks a single-task response: the status, the shape, a UUID
+// id, the owner, and the id when one is expected. The fields it returns
+// point into c's buffers: valid until the next request.
+func (c *client) checkTask(resp response, status int, u *user, id string) (*taskFields, error) {
 	if resp.StatusCode != status {
-		return task{}, c.statusError(resp, status)
+		return nil, c.statusError(resp, status)
 	}
-	var tj taskJSON
-	if err := json.Unmarshal(c.body.Bytes(), &tj); err != nil {
-		return task{}, err
+	t := &c.f
+	*t = taskFields{}
+	if err := readTask(c.body.Bytes(), t); err != nil {
+		return nil, err
 	}
-	t, err := tj.check(u.id)
-	if err != nil {
-		return t, err
+	if !isUUID(t.id) {
+		return nil, fmt.Errorf("task id %q is not a UUID", t.id)
 	}
-	if id != "" && t.ID != id {
-		return t, fmt.Errorf("asked for task %s, got %s", id, t.ID)
+	if string(t.owner) != u.id {
+		return nil, fmt.Errorf("task %s of user %q in a response to user %q", t.id, t.owner, u.id)
 	}
-	if id != "" && t.IsCompleted != u.completed[id] && resp.Request.Method == http.MethodGet {
-		return t, fmt.Errorf("task %s: is_completed %v, want %v", id, t.IsCompleted, u.completed[id])
+	if id != "" && string(t.id) != id {
+		return nil, fmt.Errorf("asked for task %s, got %s", id, t.id)
 	}
 	return t, nil
 }
@@ -341,4 +406,423 @@ func (c *client) checkNotFound(u *user, otherID string) error {
 		return fmt.Errorf("another user's task: %w", c.statusError(resp, http.StatusNotFound))
 	}
 	return nil
+}
+
+// transport holds the keep-alive connections of a load phase's clients, so
+// that they can be closed together.
+//
+// It speaks HTTP/1.1 itself instead of through net/http's client. That
+// client hands every request to a writer goroutine and takes every
+// response from a reader goroutine, parses headers into maps and allocates
+// per request: the profile showed it costing the generator about as much
+// CPU as checking the answers. Here the client's own goroutine writes each
+// request with one write and reads the response into a buffer that the
+// connection keeps, where the checks read the body in place.
+type transport struct {
+	mu    sync.Mutex
+	conns map[*httpConn]struct{}
+}
+
+const (
+	// requestTimeout bounds one request, as http.Client.Timeout did.
+	requestTimeout = 60 * time.Second
+	// maxIdle is how long a connection may rest and still be used.
+	maxIdle = 5 * time.Second
+)
+
+// newTransport returns a transport for up to conns connections to one
+// server (one per client).
+func newTransport(conns int) *transport {
+	return &transport{conns: make(map[*httpConn]struct{}, conns)}
+}
+
+// CloseIdleConnections closes every connection of t; clients that send
+// again open new ones.
+func (t *transport) CloseIdleConnections() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for hc := range t.conns {
+		hc.nc.Close()
+		delete(t.conns, hc)
+	}
+}
+
+// line returns a client's connection to base ("http://host:port"), opened
+// at its first request.
+func (t *transport) line(base string) *line {
+	return &line{t: t, host: strings.TrimPrefix(base, "http://")}
+}
+
+// line is one client's keep-alive connection, reopened when the server
+// closes it.
+type line struct {
+	t    *transport
+	host string
+	hc   *httpConn
+	out  []byte // the request being sent
+}
+
+func (l *line) roundTrip(req *request) (response, []byte, error) {
+	l.out = appendRequest(l.out[:0], req, l.host)
+	// A connection idle for a while may have been closed by the server
+	// (its idle timeout) without this side noticing: that is safe to find
+	// out by a failed GET, but not by a failed POST. Start afresh instead.
+	if l.hc != nil && time.Since(l.hc.last) > maxIdle {
+		l.drop()
+	}
+	for attempt := 0; ; attempt++ {
+		if l.hc == nil {
+			nc, err := net.DialTimeout("tcp", l.host, 10*time.Second)
+			if err != nil {
+				return response{}, nil, err
+			}
+			l.hc = &httpConn{nc: nc, buf: make([]byte, 64<<10)}
+			l.t.mu.Lock()
+			l.t.conns[l.hc] = struct{}{}
+			l.t.mu.Unlock()
+		}
+		hc := l.hc
+		resp, body, keep, err := hc.exchange(l.out, req.method)
+		if err == nil && keep {
+			return resp, body, nil
+		}
+		l.drop()
+		// A server may close a keep-alive connection while it is idle; as
+		// net/http does, send again on a new one when nothing came back on
+		// a used connection and sending again is safe.
+		var idle *idleClosed
+		if err != nil && attempt == 0 && hc.used && errors.As(err, &idle) && (idle.unsent || req.method == http.MethodGet) {
+			continue
+		}
+		return resp, body, err
+	}
+}
+
+// drop closes the line's connection.
+func (l *line) drop() {
+	if l.hc == nil {
+		return
+	}
+	l.hc.nc.Close()
+	l.t.mu.Lock()
+	delete(l.t.conns, l.hc)
+	l.t.mu.Unlock()
+	l.hc = nil
+}
+
+// appendRequest appends req as HTTP/1.1 to dst.
+func appendRequest(dst []byte, req *request, host string) []byte {
+	dst = append(dst, req.method...)
+	dst = append(dst, ' ')
+	dst = append(dst, req.path...)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\nUser-Agent: todo-bench\r\nAuthorization: "...)
+	dst = append(dst, req.auth...)
+	if req.body != nil {
+		dst = append(dst, "\r\nContent-Type: application/json"...)
+	}
+	// As net/http does: a length for methods that carry a body, even none.
+	if req.body != nil || req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
+		dst = append(dst, "\r\nContent-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(req.body)), 10)
+	}
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, req.body...)
+}
+
+// idleClosed is an error on a connection before any byte of the response
+// came back: the server may have closed it while it was idle.
+type idleClosed struct {
+	err    error
+	unsent bool // the request was not written
+}
+
+func (e *idleClosed) Error() string { return e.err.Error() }
+func (e *idleClosed) Unwrap() error { return e.err }
+
+// maxBody bounds a response body (a 10,000-task list is about 3 MB).
+const maxBody = 256 << 20
+
+// httpConn is one HTTP/1.1 connection and its read buffer: buf[r:w] is
+// read from the connection and not yet consumed.
+type httpConn struct {
+	nc       net.Conn
+	buf      []byte
+	r, w     int
+	deadline time.Time
+	last     time.Time // when the last exchange began
+	used     bool
+	decoded  []byte // a chunked body, decoded
+}
+
+// exchange writes req and reads the response to it. The body it returns
+// is held by hc until the next exchange. keep is false when the
+// connection cannot carry another request.
+func (hc *httpConn) exchange(req []byte, method string) (resp response, body []byte, keep bool, err error) {
+	// Moving the deadline costs a timer update: do it only when less than
+	// half of the timeout is left.
+	now := time.Now()
+	hc.last = now
+	if hc.deadline.Sub(now) < requestTimeout/2 {
+		hc.deadline = now.Add(requestTimeout)
+		if err := hc.nc.SetDeadline(hc.deadline); err != nil {
+			return resp, nil, false, err
+		}
+	}
+	if hc.r != hc.w {
+		return resp, nil, false, fmt.Errorf("%d bytes the server sent after its last response", hc.w-hc.r)
+	}
+	hc.r, hc.w = 0, 0
+	if _, err := hc.nc.Write(req); err != nil {
+		return resp, nil, false, &idleClosed{err: err, unsent: true}
+	}
+	used := hc.used
+	hc.used = true
+	var head []byte
+	for {
+		if head, err = hc.head(); err != nil {
+			if used && hc.w == 0 {
+				err = &idleClosed{err: err}
+			}
+			return resp, nil, false, err
+		}
+		// "HTTP/1.1 200 OK": 1xx responses are interim, the real one follows.
+		if len(head) < len("HTTP/1.1 200\r\n") || string(head[:7]) != "HTTP/1." || head[7] != '1' && head[7] != '0' ||
+			head[8] != ' ' || head[12] != ' ' && head[12] != '\r' {
+			return resp, nil, false, fmt.Errorf("malformed status line %q", head[:bytes.IndexByte(head, '\r')])
+		}
+		resp.StatusCode = 0
+		for _, c := range head[9:12] {
+			if c < '0' || c > '9' {
+				return resp, nil, false, fmt.Errorf("malformed status line %q", head[:bytes.IndexByte(head, '\r')])
+			}
+			resp.StatusCode = resp.StatusCode*10 + int(c-'0')
+		}
+		keep = head[7] == '1'
+		if resp.StatusCode >= 200 {
+			break
+		}
+		if resp.StatusCode < 100 {
+			return resp, nil, false, fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	length, chunked := -1, false
+	rest := head[bytes.IndexByte(head, '\n')+1:]
+	for len(rest) > 0 {
+		eol := bytes.IndexByte(rest, '\n')
+		if eol < 1 || rest[eol-1] != '\r' {
+			return resp, nil, false, fmt.Errorf("malformed header %q", rest)
+		}
+		line := rest[:eol-1]
+		rest = rest[eol+1:]
+		colon := bytes.IndexByte(line, ':')
+		if colon < 1 {
+			return resp, nil, false, fmt.Errorf("malformed header line %q", line)
+		}
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		// Four names matter here; their lengths tell most lines apart
+		// before any comparison.
+		switch len(name) {
+		case len("content-length"):
+			if equalFold(name, "content-length") {
+				n, err := strconv.Atoi(string(value))
+				if err != nil || n < 0 || length >= 0 && n != length {
+					return resp, nil, false, fmt.Errorf("bad Content-Length %q", value)
+				}
+				length = n
+			}
+		case len("transfer-encoding"):
+			if equalFold(name, "transfer-encoding") {
+				if !equalFold(value, "chunked") {
+					return resp, nil, false, fmt.Errorf("unsupported Transfer-Encoding %q", value)
+				}
+				chunked = true
+			}
+		case len("connection"):
+			if equalFold(name, "connection") && equalFold(value, "close") {
+				keep = false
+			}
+		case len("location"):
+			if equalFold(name, "location") && resp.location == "" {
+				resp.location = string(value)
+			}
+		}
+	}
+	switch {
+	case resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified || method == http.MethodHead:
+		if length > 0 || chunked {
+			return resp, nil, false, fmt.Errorf("status %d with a body", resp.StatusCode)
+		}
+	case chunked:
+		body, err = hc.chunked()
+	case length >= 0:
+		if length > maxBody {
+			return resp, nil, false, fmt.Errorf("Content-Length %d is too large", length)
+		}
+		if err = hc.need(length); err == nil {
+			body = hc.buf[hc.r : hc.r+length]
+			hc.r += length
+		}
+	default:
+		// No length: the body runs to the end of the connection.
+		keep = false
+		hc.decoded = hc.decoded[:0]
+		for err == nil {
+			hc.decoded = append(hc.decoded, hc.buf[hc.r:hc.w]...)
+			hc.r = hc.w
+			if len(hc.decoded) > maxBody {
+				return resp, nil, false, errors.New("response body too large")
+			}
+			err = hc.fill()
+		}
+		if err == io.EOF {
+			body, err = hc.decoded, nil
+		}
+	}
+	if err != nil {
+		return resp, nil, false, err
+	}
+	return resp, body, keep, nil
+}
+
+// head reads up to the end of a response's header and returns the header
+// with the CRLF of its last line but not the blank line after it.
+func (hc *httpConn) head() ([]byte, error) {
+	scanned := 0 // bytes after hc.r that cannot start the blank line
+	for {
+		if i := bytes.Index(hc.buf[hc.r+scanned:hc.w], []byte("\r\n\r\n")); i >= 0 {
+			end := hc.r + scanned + i
+			head := hc.buf[hc.r : end+2]
+			hc.r = end + 4
+			return head, nil
+		}
+		scanned = max(0, hc.w-hc.r-3)
+		if hc.w-hc.r > 1<<20 {
+			return nil, errors.New("response header too large")
+		}
+		if err := hc.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// fill reads more from the connection, making room first.
+func (hc *httpConn) fill() error {
+	if hc.w == len(hc.buf) {
+		if hc.r > 0 {
+			hc.w = copy(hc.buf, hc.buf[hc.r:hc.w])
+			hc.r = 0
+		} else {
+			hc.buf = append(hc.buf, make([]byte, len(hc.buf))...)
+		}
+	}
+	n, err := hc.nc.Read(hc.buf[hc.w:])
+	hc.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// need reads until n bytes are buffered.
+func (hc *httpConn) need(n int) error {
+	if len(hc.buf)-hc.r < n {
+		hc.w = copy(hc.buf, hc.buf[hc.r:hc.w])
+		hc.r = 0
+		if len(hc.buf) < n {
+			hc.buf = append(hc.buf, make([]byte, n-len(hc.buf))...)
+		}
+	}
+	for hc.w-hc.r < n {
+		if err := hc.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// chunked reads a chunked body and returns it decoded.
+func (hc *httpConn) chunked() ([]byte, error) {
+	hc.decoded = hc.decoded[:0]
+	for {
+		line, err := hc.line()
+		if err != nil {
+			return nil, err
+		}
+		size, _, _ := bytes.Cut(line, []byte(";"))
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(size)), 16, 31)
+		if err != nil {
+			return nil, fmt.Errorf("bad chunk size %q", line)
+		}
+		if n == 0 {
+			// Trailers, if any, up to a blank line.
+			for {
+				line, err := hc.line()
+				if err != nil {
+					return nil, err
+				}
+				if len(line) == 0 {
+					return hc.decoded, nil
+				}
+			}
+		}
+		if len(hc.decoded)+int(n) > maxBody {
+			return nil, errors.New("response body too large")
+		}
+		if err := hc.need(int(n) + 2); err != nil {
+			return nil, err
+		}
+		hc.decoded = append(hc.decoded, hc.buf[hc.r:hc.r+int(n)]...)
+		if hc.buf[hc.r+int(n)] != '\r' || hc.buf[hc.r+int(n)+1] != '\n' {
+			return nil, errors.New("chunk not followed by CRLF")
+		}
+		hc.r += int(n) + 2
+	}
+}
+
+// line reads one CRLF-terminated line and returns it without the CRLF.
+func (hc *httpConn) line() ([]byte, error) {
+	for {
+		if i := bytes.Index(hc.buf[hc.r:hc.w], []byte("\r\n")); i >= 0 {
+			line := hc.buf[hc.r : hc.r+i]
+			hc.r += i + 2
+			return line, nil
+		}
+		if hc.w-hc.r > 64<<10 {
+			return nil, errors.New("chunk line too long")
+		}
+		if err := hc.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// equalFold reports whether b is lower, ignoring ASCII case; lower must be
+// lower case.
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -72,10 +71,6 @@ func mixed(r *rand.Rand) endpoint    { return pickMixed(r) }
 func listOnly(*rand.Rand) endpoint   { return epList }
 func createOnly(*rand.Rand) endpoint { return epCreate }
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7d0)) }
-
-func newClient(t http.RoundTripper, base string) *client {
-	return &client{http: &http.Client{Transport: t, Timeout: 60 * time.Second}, base: base}
-}
 
 // closedLoop runs one goroutine per user, each sending its next request as
 // soon as the previous one is answered, first for warmup (not recorded),
