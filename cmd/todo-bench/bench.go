@@ -91,11 +91,20 @@ func (b *bench) users(ctx context.Context, db *database, prefix string, n int) (
 func (b *bench) measure(srv *server, scenario string, load func() (*recorder, time.Duration)) *phase {
 	pid := srv.cmd.Process.Pid
 	resetPeakRSS(pid)
-	before, _ := readProcStats(pid)
-	self0, _ := readProcStats(os.Getpid())
+	// CPU counts from the end of the warmup, like the requests: counted
+	// from the start it overstated CPU per request by warmup/duration.
+	type cpuSample struct{ server, self procStats }
+	warm := make(chan cpuSample, 1)
+	time.AfterFunc(b.o.warmup, func() {
+		server, _ := readProcStats(pid)
+		self, _ := readProcStats(os.Getpid())
+		warm <- cpuSample{server, self}
+	})
 	rec, elapsed := load()
 	after, _ := readProcStats(pid)
 	self1, _ := readProcStats(os.Getpid())
+	start := <-warm
+	before, self0 := start.server, start.self
 	p := &phase{
 		engine: b.engine, scenario: scenario, rec: rec, elapsed: elapsed,
 		serverCPU: after.cpu - before.cpu, genCPU: self1.cpu - self0.cpu, peakRSS: after.peakRSS,

@@ -150,18 +150,18 @@ func (r *report) write(w io.Writer) {
 
 	if len(r.phases) > 0 {
 		fmt.Fprintf(w, "### Load (%d users; latency in ms; open loop measured from each request's scheduled time)\n\n", o.concurrency)
-		fmt.Fprintln(w, "| engine | scenario | endpoint | requests | req/s | p50 | p95 | p99 | max | errors | server CPU s (per req) | generator CPU s | server peak RSS MB |")
+		fmt.Fprintln(w, "| engine | scenario | endpoint | requests | req/s | p50 | p95 | p99 | max | errors | server CPU s (per req) | generator CPU s (per req) | server peak RSS MB |")
 		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, p := range r.phases {
 			n, errs := p.rec.totals()
 			all := summarize(p.rec.all())
-			perReq := time.Duration(0)
+			perReq, genPerReq := time.Duration(0), time.Duration(0)
 			if n > 0 {
-				perReq = p.serverCPU / time.Duration(n)
+				perReq, genPerReq = p.serverCPU/time.Duration(n), p.genCPU/time.Duration(n)
 			}
-			fmt.Fprintf(w, "| %s | %s | **all** | %d | **%.0f** | %s | %s | **%s** | %s | %d | %.1f (%d µs) | %.1f | %.1f |\n",
+			fmt.Fprintf(w, "| %s | %s | **all** | %d | **%.0f** | %s | %s | **%s** | %s | %d | %.1f (%d µs) | %.1f (%d µs) | %.1f |\n",
 				p.engine, p.scenario, n, p.rate(), ms(all.p50), ms(all.p95), ms(all.p99), ms(all.max), errs,
-				p.serverCPU.Seconds(), perReq.Microseconds(), p.genCPU.Seconds(), mb(p.peakRSS))
+				p.serverCPU.Seconds(), perReq.Microseconds(), p.genCPU.Seconds(), genPerReq.Microseconds(), mb(p.peakRSS))
 			used := 0
 			for ep := range numEndpoints {
 				if len(p.rec.lat[ep]) > 0 || p.rec.errs[ep] > 0 {
