@@ -28,7 +28,7 @@ func TestPoolConfig(t *testing.T) {
 		{"neon direct", "postgresql://alex:secret@ep-cool-darkness-123456.us-east-2.aws.neon.tech/todo?sslmode=require&channel_binding=require",
 			pgx.QueryExecModeCacheStatement, defaultConns},
 		{"neon pooled", "postgresql://alex:secret@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/todo?sslmode=require&channel_binding=require",
-			pgx.QueryExecModeExec, defaultConns},
+			pgx.QueryExecModeCacheDescribe, defaultConns},
 		{"pooled, mode given", "postgresql://alex:secret@ep-x-pooler.neon.tech/todo?sslmode=require&default_query_exec_mode=simple_protocol",
 			pgx.QueryExecModeSimpleProtocol, defaultConns},
 		{"pooled, cache mode asked for", "postgresql://alex:secret@ep-x-pooler.neon.tech/todo?default_query_exec_mode=cache_statement",
@@ -38,11 +38,11 @@ func TestPoolConfig(t *testing.T) {
 		{"pool size given", "postgres://postgres@localhost/todo?pool_max_conns=2",
 			pgx.QueryExecModeCacheStatement, 2},
 		{"keyword/value, pooled", "host=ep-x-pooler.neon.tech user=alex dbname=todo sslmode=require pool_max_conns=7",
-			pgx.QueryExecModeExec, 7},
-		{"keyword/value, mode given", "host=ep-x-pooler.neon.tech user=alex dbname=todo default_query_exec_mode=cache_describe",
-			pgx.QueryExecModeCacheDescribe, defaultConns},
-		{"pooled fallback host", "postgres://alex@ep-a.neon.tech,ep-b-pooler.neon.tech/todo",
+			pgx.QueryExecModeCacheDescribe, 7},
+		{"keyword/value, mode given", "host=ep-x-pooler.neon.tech user=alex dbname=todo default_query_exec_mode=exec",
 			pgx.QueryExecModeExec, defaultConns},
+		{"pooled fallback host", "postgres://alex@ep-a.neon.tech,ep-b-pooler.neon.tech/todo",
+			pgx.QueryExecModeCacheDescribe, defaultConns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestBehindPooler(t *testing.T) {
 		t.Cleanup(pool.Close)
 		db := NewDB(u.String())
 		db.pool = pool
-		if got, want := db.QueryExecMode(), "exec"; got != want {
+		if got, want := db.QueryExecMode(), pgx.QueryExecModeCacheDescribe.String(); got != want {
 			t.Errorf("QueryExecMode: got %q, want %q", got, want)
 		}
 		dbs = append(dbs, db)

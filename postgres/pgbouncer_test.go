@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3/lock"
 	todo "github.com/todo-api/todo-api"
 	"github.com/todo-api/todo-api/postgres/pgtest"
@@ -65,36 +66,46 @@ func workload(tb testing.TB, db *DB, users, rounds int) []error {
 	return errs
 }
 
-// TestPgBouncerExecMode runs the store through PgBouncer in transaction
-// mode, as behind Neon's pooled endpoint, with the statement mode the URL
-// parameter asks for: migrations (under the table lock, not a session
-// advisory lock), every call under concurrency, and row-level security,
-// whose transaction-local setting must hold for its statement and reach no
-// other client, though clients share two server connections.
-func TestPgBouncerExecMode(t *testing.T) {
+// TestPgBouncerPooledModes runs the store through PgBouncer in transaction
+// mode, as behind Neon's pooled endpoint, in each statement mode that works
+// there (cache_describe is what a pooled host gets by default): migrations
+// (under the table lock, not a session advisory lock), every call under
+// concurrency, and row-level security, whose transaction-local setting must
+// hold for its statement and reach no other client, though clients share
+// two server connections.
+func TestPgBouncerPooledModes(t *testing.T) {
 	t.Parallel()
-	bouncer := pgtest.NewPgBouncer(t, pgtest.UserURL(t), 2)
-	db := mustOpen(t, bouncer.URL()+"&default_query_exec_mode=exec")
-	if enforced, err := db.RLSEnforced(context.Background()); err != nil || !enforced {
-		t.Fatalf("RLSEnforced through PgBouncer: got %v, %v; want true", enforced, err)
+	for mode, want := range map[string]pgx.QueryExecMode{"cache_describe": pgx.QueryExecModeCacheDescribe, "exec": pgx.QueryExecModeExec} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			bouncer := pgtest.NewPgBouncer(t, pgtest.UserURL(t), 2)
+			url := bouncer.URL() + "&default_query_exec_mode=" + mode
+			db := mustOpen(t, url)
+			if got := db.QueryExecMode(); got != want.String() {
+				t.Fatalf("statement mode: got %q, want %q", got, want)
+			}
+			if enforced, err := db.RLSEnforced(context.Background()); err != nil || !enforced {
+				t.Fatalf("RLSEnforced through PgBouncer: got %v, %v; want true", enforced, err)
+			}
+			for _, err := range workload(t, db, 8, 15) {
+				t.Errorf("through PgBouncer in %s mode: %v", mode, err)
+			}
+			// No user set on whatever server connection this lands on: nothing.
+			if got := queryUserIDs(t, db, "", `SELECT user_id FROM tasks`); len(got) != 0 {
+				t.Errorf("SELECT without a filter and no user, through PgBouncer: got %d rows, want none", len(got))
+			}
+			// Migrations took goose's table lock, which survives PgBouncer, not a
+			// session advisory lock, which would stay on one server connection.
+			if got := queryUserIDs(t, db, "", `SELECT COALESCE(to_regclass('`+lock.DefaultLockTableName+`')::text, '')`); !slices.Equal(got, []string{lock.DefaultLockTableName}) {
+				t.Errorf("lock table after migrating through PgBouncer: got %q, want %q", got, lock.DefaultLockTableName)
+			}
+			// A second instance migrating again finds nothing to do and no lock left.
+			mustOpen(t, url)
+		})
 	}
-	for _, err := range workload(t, db, 8, 15) {
-		t.Errorf("through PgBouncer in exec mode: %v", err)
-	}
-	// No user set on whatever server connection this lands on: nothing.
-	if got := queryUserIDs(t, db, "", `SELECT user_id FROM tasks`); len(got) != 0 {
-		t.Errorf("SELECT without a filter and no user, through PgBouncer: got %d rows, want none", len(got))
-	}
-	// Migrations took goose's table lock, which survives PgBouncer, not a
-	// session advisory lock, which would stay on one server connection.
-	if got := queryUserIDs(t, db, "", `SELECT COALESCE(to_regclass('`+lock.DefaultLockTableName+`')::text, '')`); !slices.Equal(got, []string{lock.DefaultLockTableName}) {
-		t.Errorf("lock table after migrating through PgBouncer: got %q, want %q", got, lock.DefaultLockTableName)
-	}
-	// A second instance migrating again finds nothing to do and no lock left.
-	mustOpen(t, bouncer.URL()+"&default_query_exec_mode=exec")
 }
 
-// TestPgBouncerCacheStatementBreaks shows why pooled URLs get exec mode:
+// TestPgBouncerCacheStatementBreaks shows why pooled URLs get another mode:
 // pgx's default mode prepares each statement once per connection and then
 // runs it by name, but PgBouncer (before 1.21, or with
 // max_prepared_statements = 0) hands the next transaction to a server
@@ -119,7 +130,7 @@ func TestPgBouncerCacheStatementBreaks(t *testing.T) {
 	t.Logf("cache_statement through PgBouncer: %d errors, %d about prepared statements; first: %v", len(errs), prepared, first(errs))
 	if prepared == 0 {
 		t.Errorf("cache_statement through PgBouncer transaction mode: got no prepared-statement errors; " +
-			"if PgBouncer now keeps prepared statements, the exec-mode rule for pooled URLs can be revisited")
+			"if PgBouncer now keeps prepared statements, the rule for pooled URLs can be revisited")
 	}
 }
 
@@ -214,7 +225,8 @@ func TestPoolerLock(t *testing.T) {
 		want bool
 	}{
 		{"postgres://u@127.0.0.1/db", false},
-		{"postgres://u@127.0.0.1/db?default_query_exec_mode=cache_describe", false},
+		{"postgres://u@127.0.0.1/db?default_query_exec_mode=cache_statement", false},
+		{"postgres://u@127.0.0.1:6432/db?default_query_exec_mode=cache_describe", true},
 		{"postgres://u@127.0.0.1:6432/db?default_query_exec_mode=exec", true},
 		{"postgres://u@127.0.0.1:6432/db?default_query_exec_mode=simple_protocol", true},
 		{"postgresql://u@ep-x-pooler.us-east-2.aws.neon.tech/db?sslmode=require", true},

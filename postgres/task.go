@@ -211,8 +211,8 @@ func scanTask(row pgx.Row) (*todo.Task, error) {
 }
 
 // allBinary reports whether the id, is_completed and timestamp columns
-// come in binary format, as they do in the cache_statement and
-// describe_exec modes (exec and simple_protocol send text). Text columns
+// come in binary format, as they do in the cache_statement, cache_describe
+// and describe_exec modes (exec and simple_protocol send text). Text columns
 // are the same bytes in either format.
 func allBinary(fields []pgconn.FieldDescription) bool {
 	if len(fields) != 7 {

@@ -12,7 +12,8 @@ import (
 
 // TestPgBouncerTransactionMode runs the binary through PgBouncer in
 // transaction pool mode, as on Neon's pooled endpoint, with the URL asking
-// for pgx's exec mode (no prepared statements kept on a connection):
+// for the statement mode a -pooler host gets by default, cache_describe (no
+// prepared statements kept on a connection):
 // migrations apply through it, and every task route works under
 // concurrency, each user seeing only their own tasks, with no
 // prepared-statement error. PgBouncer gets two server connections for
@@ -21,7 +22,7 @@ import (
 func TestPgBouncerTransactionMode(t *testing.T) {
 	t.Parallel()
 	bouncer := pgtest.NewPgBouncer(t, pgtest.UserURL(t), 2)
-	dir, env := t.TempDir(), pgFaultEnv(bouncer.URL()+"&default_query_exec_mode=exec")
+	dir, env := t.TempDir(), pgFaultEnv(bouncer.URL()+"&default_query_exec_mode=cache_describe")
 	p := startProcess(t, dir, env)
 	p.WaitReady(t)
 
