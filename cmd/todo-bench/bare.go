@@ -133,6 +133,21 @@ func (s *bareServer) userID(r *http.Request) (string, bool) {
 	return claims.Subject, true
 }
 
+// taskOf answers 401 or 404 itself, or returns the token's user and the
+// path's task id.
+func (s *bareServer) taskOf(w http.ResponseWriter, r *http.Request) (userID, id string, ok bool) {
+	if userID, ok = s.userID(r); !ok {
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Missing or invalid token.")
+		return "", "", false
+	}
+	parsed, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")
+		return "", "", false
+	}
+	return userID, parsed.String(), true
+}
+
 func (s *bareServer) ready(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.ping(r.Context()); err != nil {
 		s.fail(w, r, err)
@@ -156,17 +171,11 @@ func (s *bareServer) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *bareServer) get(w http.ResponseWriter, r *http.Request) {
-	userID, ok := s.userID(r)
+	userID, id, ok := s.taskOf(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Missing or invalid token.")
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")
-		return
-	}
-	task, err := s.store.get(r.Context(), userID, id.String())
+	task, err := s.store.get(r.Context(), userID, id)
 	s.respond(w, r, http.StatusOK, task, err)
 }
 
@@ -223,51 +232,33 @@ func (s *bareServer) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *bareServer) replace(w http.ResponseWriter, r *http.Request) {
-	userID, ok := s.userID(r)
+	userID, id, ok := s.taskOf(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Missing or invalid token.")
-		return
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")
 		return
 	}
 	in, ok := decodeTask(w, r)
 	if !ok {
 		return
 	}
-	task, err := s.store.replace(r.Context(), userID, id.String(), in.Title, in.Description, in.IsCompleted)
+	task, err := s.store.replace(r.Context(), userID, id, in.Title, in.Description, in.IsCompleted)
 	s.respond(w, r, http.StatusOK, task, err)
 }
 
 func (s *bareServer) toggle(w http.ResponseWriter, r *http.Request) {
-	userID, ok := s.userID(r)
+	userID, id, ok := s.taskOf(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Missing or invalid token.")
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")
-		return
-	}
-	task, err := s.store.toggle(r.Context(), userID, id.String())
+	task, err := s.store.toggle(r.Context(), userID, id)
 	s.respond(w, r, http.StatusOK, task, err)
 }
 
 func (s *bareServer) remove(w http.ResponseWriter, r *http.Request) {
-	userID, ok := s.userID(r)
+	userID, id, ok := s.taskOf(w, r)
 	if !ok {
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Missing or invalid token.")
 		return
 	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")
-		return
-	}
-	err = s.store.remove(r.Context(), userID, id.String())
+	err := s.store.remove(r.Context(), userID, id)
 	switch {
 	case errors.Is(err, errNoTask):
 		writeError(w, http.StatusNotFound, "TASK_NOT_FOUND", "Task not found.")

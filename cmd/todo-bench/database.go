@@ -228,15 +228,7 @@ func loadUser(ctx context.Context, db *database, userID, token string) (*user, e
 			return nil, err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var id, title string
-			var completed bool
-			if err := rows.Scan(&id, &title, &completed); err != nil {
-				return nil, err
-			}
-			u.add(id, title, completed)
-		}
-		return u, rows.Err()
+		return u, addTasks(u, rows)
 	}
 	conn, err := pgx.Connect(ctx, db.url)
 	if err != nil {
@@ -248,15 +240,27 @@ func loadUser(ctx context.Context, db *database, userID, token string) (*user, e
 		return nil, err
 	}
 	defer rows.Close()
+	return u, addTasks(u, rows)
+}
+
+// taskRows is what database/sql's and pgx's rows have in common.
+type taskRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// addTasks gives u every (id, title, is_completed) row.
+func addTasks(u *user, rows taskRows) error {
 	for rows.Next() {
 		var id, title string
 		var completed bool
 		if err := rows.Scan(&id, &title, &completed); err != nil {
-			return nil, err
+			return err
 		}
 		u.add(id, title, completed)
 	}
-	return u, rows.Err()
+	return rows.Err()
 }
 
 // listQuery is the statement both stores run for GET /api/tasks.
